@@ -1,0 +1,3 @@
+"""seqformer: long-sequence Transformers (BigBird, Performer) for DNA and proteins."""
+
+__version__ = "0.1.0"

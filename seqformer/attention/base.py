@@ -1,0 +1,62 @@
+"""The interface every attention kind implements.
+
+Axes: B batch, H heads, L tokens (queries and keys), D head width.
+An attention module maps queries, keys and values of shape (B, H, L, D) and a key padding mask
+of shape (B, L) (True = real token, False = padding) to an output of shape (B, H, L, D).
+Projections (Q/K/V/output) live in the encoder block, not here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+
+@dataclass
+class AttentionOutput:
+    """What an attention module returns."""
+
+    out: torch.Tensor  # (B, H, L, D)
+    probs: torch.Tensor | None = None  # (B, H, L, L) attention probabilities, when asked and supported
+
+
+class Attention(nn.Module):
+    """Base class: subclasses implement :meth:`forward` with this signature."""
+
+    #: Whether ``forward(..., need_weights=True)`` can return attention probabilities.
+    returns_attention: ClassVar[bool] = False
+
+    def forward(
+        self,
+        q: torch.Tensor,  # (B, H, L, D)
+        k: torch.Tensor,  # (B, H, L, D)
+        v: torch.Tensor,  # (B, H, L, D)
+        key_padding_mask: torch.Tensor | None = None,  # (B, L) bool, True = real token
+        need_weights: bool = False,
+    ) -> AttentionOutput:
+        raise NotImplementedError
+
+
+def masked_softmax_attention(
+    q: torch.Tensor,  # (B, H, L, D)
+    k: torch.Tensor,  # (B, H, S, D)
+    v: torch.Tensor,  # (B, H, S, D)
+    allowed: torch.Tensor | None = None,  # broadcastable to (B, H, L, S), True = may attend
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Naive dense softmax attention with an explicit boolean mask: the reference for tests.
+
+    Rows with no allowed key get zero output and zero probabilities (never NaN).
+    Returns (out (B, H, L, D), probs (B, H, L, S)).
+    """
+    scores = torch.einsum("bhld,bhsd->bhls", q.float(), k.float()) / q.shape[-1] ** 0.5
+    if allowed is not None:
+        scores = scores.masked_fill(~allowed, float("-inf"))
+    row_max = scores.amax(dim=-1, keepdim=True).clamp_min(torch.finfo(scores.dtype).min)
+    weights = torch.exp(scores - row_max)
+    denom = weights.sum(dim=-1, keepdim=True)
+    probs = torch.where(denom > 0, weights / denom.clamp_min(1e-30), torch.zeros_like(weights))
+    out = torch.einsum("bhls,bhsd->bhld", probs, v.float())
+    return out.to(v.dtype), probs.to(v.dtype)

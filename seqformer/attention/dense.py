@@ -1,0 +1,40 @@
+"""Dense softmax attention through ``scaled_dot_product_attention``: the reference for every kind.
+
+Axes: B batch, H heads, L tokens, D head width. Memory O(L^2) when probabilities are asked for.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from seqformer.attention.base import Attention, AttentionOutput, masked_softmax_attention
+
+
+@dataclass(frozen=True)
+class DenseAttentionConfig:
+    """Dense attention has no options of its own."""
+
+
+class DenseAttention(Attention):
+    """Full softmax attention over every real key."""
+
+    returns_attention = True
+
+    def __init__(self, config: DenseAttentionConfig | None = None, *, num_heads: int = 1,
+                 head_dim: int = 1, layer_index: int = 0, seed: int = 0) -> None:
+        super().__init__()
+        self.config = config or DenseAttentionConfig()
+
+    def forward(self, q, k, v, key_padding_mask=None, need_weights=False) -> AttentionOutput:
+        allowed = None if key_padding_mask is None else key_padding_mask[:, None, None, :]  # (B, 1, 1, L)
+        if need_weights:
+            out, probs = masked_softmax_attention(q, k, v, allowed)
+            return AttentionOutput(out=out, probs=probs)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed)
+        if key_padding_mask is not None:
+            # A sequence that is all padding gives NaN rows in SDPA; make them zero.
+            out = out.masked_fill(~key_padding_mask.any(dim=1)[:, None, None, None], 0.0)
+        return AttentionOutput(out=out, probs=None)
