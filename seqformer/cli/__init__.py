@@ -43,7 +43,7 @@ def _root() -> None:
 
 
 # Verb modules: importing each registers its commands.
-from seqformer.cli import tokenize as _tokenize  # noqa: E402,F401
+# (one line per verb module, e.g. `from seqformer.cli import tokenize as _tokenize  # noqa: E402,F401`)
 
 
 def main() -> None:
