@@ -9,9 +9,8 @@ from pathlib import Path
 
 import pytest
 from Bio import bgzf
+from helpers import cli_error, cli_ok
 from typer.testing import CliRunner
-
-from seqformer.cli import app
 
 TINY = Path(__file__).parent / "data" / "io" / "tiny.fa"  # chr1 ACGTACGTAACCGGTTAANNacgtRYKM, chr2 GATTACA
 runner = CliRunner()
@@ -22,20 +21,13 @@ def tiny(tmp_path) -> Path:
     return Path(shutil.copy(TINY, tmp_path / "tiny.fa"))
 
 
-def fetch_ok(*args: str) -> str:
-    result = runner.invoke(app, ["fetch", *map(str, args)])
-    assert result.exit_code == 0, result.output
-    return result.stdout
+def fetch_ok(*args: object) -> str:
+    return cli_ok("fetch", *args)
 
 
-def fetch_error(*args: str) -> str:
+def fetch_error(*args: object) -> str:
     """The one stderr line of a fetch that must fail as bad input."""
-    result = runner.invoke(app, ["fetch", *map(str, args)])
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    return lines[0]
+    return cli_error("fetch", *args)
 
 
 def test_fetch_regions_both_strands(tiny):

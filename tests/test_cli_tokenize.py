@@ -7,28 +7,20 @@ import shutil
 from pathlib import Path
 
 import pytest
+from helpers import cli_error, cli_ok
 from typer.testing import CliRunner
-
-from seqformer.cli import app
 
 DATA = Path(__file__).parent / "data" / "tokenizers"
 runner = CliRunner()
 
 
 def tokenize_ok(*args: object) -> str:
-    result = runner.invoke(app, ["tokenize", *map(str, args)])
-    assert result.exit_code == 0, result.output
-    return result.stdout
+    return cli_ok("tokenize", *args)
 
 
 def tokenize_error(*args: object) -> str:
     """The one stderr line of a tokenize that must fail as bad input."""
-    result = runner.invoke(app, ["tokenize", *map(str, args)])
-    assert result.exit_code == 2, result.output
-    assert "Traceback" not in result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    return lines[0]
+    return cli_error("tokenize", *args)
 
 
 def test_fasta_summary_and_json(tmp_path):

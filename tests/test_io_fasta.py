@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import gzip
 from pathlib import Path
 
 import pytest
-from Bio import bgzf
+from helpers import ENCODINGS, write_encoded
 
 from seqformer.errors import InputError
-from seqformer.io import FastaRecord, count_fasta_records, format_fasta, read_fasta, write_fasta
+from seqformer.io import (
+    FastaRecord,
+    count_fasta_records,
+    format_fasta,
+    read_fasta,
+    write_fasta,
+)
 
 TINY = Path(__file__).parent / "data" / "io" / "tiny.fa"
 TINY_RECORDS = [
@@ -18,21 +23,10 @@ TINY_RECORDS = [
 ]
 
 
-@pytest.fixture(params=["plain", "crlf", "gzip", "bgzf"])
+@pytest.fixture(params=ENCODINGS)
 def any_tiny(request, tmp_path) -> Path:
     """tiny.fa as plain, CRLF, gzip and BGZF, all under a name without .gz."""
-    data = TINY.read_bytes()
-    path = tmp_path / "tiny.fasta"
-    if request.param == "crlf":
-        path.write_bytes(data.replace(b"\n", b"\r\n"))
-    elif request.param == "gzip":
-        path.write_bytes(gzip.compress(data))
-    elif request.param == "bgzf":
-        with bgzf.BgzfWriter(path, "wb") as handle:
-            handle.write(data)
-    else:
-        path.write_bytes(data)
-    return path
+    return write_encoded(TINY.read_bytes(), tmp_path / "tiny.fasta", request.param)
 
 
 def test_read_raw(any_tiny):

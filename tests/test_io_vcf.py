@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import gzip
 from pathlib import Path
 
 import pytest
-from Bio import bgzf
+from helpers import ENCODINGS, write_encoded
 
 from seqformer.errors import InputError
 from seqformer.io import Variant, check_vcf_contigs, read_vcf, vcf_contigs
@@ -23,21 +22,12 @@ HEADER = "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
 RECORD = "chr1\t{}\t.\tA\tG\t.\tPASS\t.\n"
 
 
-@pytest.fixture(params=["plain", "crlf", "gzip", "bgzf"])
+@pytest.fixture(params=ENCODINGS)
 def any_tiny(request, tmp_path) -> Path:
-    data = TINY.read_bytes()
-    if request.param == "crlf":
-        (tmp_path / "t.vcf").write_bytes(data.replace(b"\n", b"\r\n"))
-        return tmp_path / "t.vcf"
-    path = tmp_path / "t.vcf.gz"
-    if request.param == "gzip":
-        path.write_bytes(gzip.compress(data))
-    elif request.param == "bgzf":
-        with bgzf.BgzfWriter(path, "wb") as handle:
-            handle.write(data)
-    else:
-        path = TINY
-    return path
+    if request.param == "plain":
+        return TINY
+    name = "t.vcf" if request.param == "crlf" else "t.vcf.gz"
+    return write_encoded(TINY.read_bytes(), tmp_path / name, request.param)
 
 
 def test_read_vcf_exact(any_tiny):
