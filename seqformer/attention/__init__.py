@@ -6,13 +6,20 @@ built as ``cls(config, num_heads=H, head_dim=D, layer_index=i, seed=s)``.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from seqformer.attention.base import Attention, AttentionOutput, masked_softmax_attention
+from seqformer.attention.bigbird import BigBirdAttention, BigBirdAttentionConfig
 from seqformer.attention.dense import DenseAttention, DenseAttentionConfig
+from seqformer.attention.performer import (PerformerReluAttention, PerformerReluConfig,
+                                           PerformerSoftmaxAttention, PerformerSoftmaxConfig)
 
 ATTENTION_KINDS: dict[str, tuple[type, type[Attention]]] = {
     "dense": (DenseAttentionConfig, DenseAttention),
+    "bigbird": (BigBirdAttentionConfig, BigBirdAttention),
+    "performer-softmax": (PerformerSoftmaxConfig, PerformerSoftmaxAttention),
+    "performer-relu": (PerformerReluConfig, PerformerReluAttention),
 }
 
 
@@ -22,9 +29,14 @@ def build_attention(kind: str, options: dict[str, Any] | None = None, *, num_hea
     if kind not in ATTENTION_KINDS:
         raise ValueError(f"unknown attention kind {kind!r}; choose from {sorted(ATTENTION_KINDS)}")
     config_cls, module_cls = ATTENTION_KINDS[kind]
+    known = {f.name for f in dataclasses.fields(config_cls)}
+    unknown = sorted(set(options or {}) - known)
+    if unknown:
+        raise ValueError(f"unknown option(s) {unknown} for attention {kind!r}; its options are {sorted(known)}")
     config = config_cls(**(options or {}))
     return module_cls(config, num_heads=num_heads, head_dim=head_dim, layer_index=layer_index, seed=seed)
 
 
-__all__ = ["ATTENTION_KINDS", "Attention", "AttentionOutput", "build_attention",
-           "masked_softmax_attention", "DenseAttention", "DenseAttentionConfig"]
+__all__ = ["ATTENTION_KINDS", "Attention", "AttentionOutput", "BigBirdAttention", "BigBirdAttentionConfig",
+           "DenseAttention", "DenseAttentionConfig", "PerformerReluAttention", "PerformerReluConfig",
+           "PerformerSoftmaxAttention", "PerformerSoftmaxConfig", "build_attention", "masked_softmax_attention"]

@@ -60,3 +60,16 @@ def masked_softmax_attention(
     probs = torch.where(denom > 0, weights / denom.clamp_min(1e-30), torch.zeros_like(weights))
     out = torch.einsum("bhls,bhsd->bhld", probs, v.float())
     return out.to(v.dtype), probs.to(v.dtype)
+
+
+def check_inputs(kind: str, q: torch.Tensor, key_padding_mask: torch.Tensor | None, *, num_heads: int,
+                 head_dim: int, need_weights: bool = False, max_weights_length: int | None = None) -> None:
+    """Raise ValueError unless q is (B, num_heads, L, head_dim), the mask (B, L), and L allows weights."""
+    batch, heads, length, dim = q.shape
+    if heads != num_heads or dim != head_dim:
+        raise ValueError(f"{kind} expects (B, {num_heads}, L, {head_dim}) inputs, got {tuple(q.shape)}")
+    if key_padding_mask is not None and key_padding_mask.shape != (batch, length):
+        raise ValueError(f"key_padding_mask must be (B, L) = {(batch, length)}, got {tuple(key_padding_mask.shape)}")
+    if need_weights and max_weights_length is not None and length > max_weights_length:
+        raise ValueError(f"need_weights=True builds a dense (B, H, L, L) tensor; L={length} is above "
+                         f"max_weights_length={max_weights_length}")

@@ -45,8 +45,11 @@ def _root() -> None:
 # Verb modules: importing each registers its commands.
 # (one line per verb module, e.g. `from seqformer.cli import tokenize as _tokenize  # noqa: E402,F401`)
 from seqformer.cli import fetch as _fetch  # noqa: E402,F401
+from seqformer.cli import bench_attention as _bench_attention  # noqa: E402,F401
 from seqformer.cli import tokenize as _tokenize  # noqa: E402,F401
 from seqformer.cli import bench_tokenize as _bench_tokenize  # noqa: E402,F401
+from seqformer.cli import pretrain as _pretrain  # noqa: E402,F401
+from seqformer.cli import evaluate as _evaluate  # noqa: E402,F401
 
 
 def main() -> None:

@@ -1,0 +1,327 @@
+"""Encoder speed and memory per attention implementation and sequence length.
+
+Axes: B batch (1), L tokens, D width. Every (implementation, length) pair runs in a fresh Python
+process (``python -m seqformer.bench.attention --worker SPEC``) that builds one encoder with the
+shared settings, runs ``warmup`` forward+backward passes on random token ids (B=1, L), then times
+``repeats`` more and keeps the best. ``peak_mb`` is that worker's ``ru_maxrss`` (peak resident set
+over its whole life, interpreter and libraries included, nothing subtracted).
+
+Implementations are the registered attention kinds (inside :class:`SeqEncoder`) and two peers from
+the ``bench`` extra: ``hf-bigbird`` (transformers ``BigBirdModel``, ``attention_type="block_sparse"``)
+and ``performer-pytorch`` (token embedding → ``performer_pytorch.Performer`` → LayerNorm).
+A run that fails is kept as a row with status "oom", "timeout", "unavailable" or "error: ...".
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib.util
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from seqformer.attention import ATTENTION_KINDS
+from seqformer.errors import InputError
+from seqformer.io.atomic import atomic_open, atomic_path
+
+#: Peer implementations: name → the package (import name) it needs.
+PEERS: dict[str, str] = {"hf-bigbird": "transformers", "performer-pytorch": "performer_pytorch"}
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    """One configuration shared by every implementation, plus how to time it."""
+
+    hidden_size: int = 256  # D, the encoder width
+    num_layers: int = 2  # Transformer blocks
+    num_heads: int = 4  # attention heads (head width D / heads)
+    ffn_size: int = 1024  # MLP inner width
+    block_size: int = 64  # BigBird block size (ours and Hugging Face's)
+    num_random_blocks: int = 3  # BigBird random key blocks per query block
+    num_features: int = 256  # Performer random features M (ours and performer-pytorch's)
+    vocab_size: int | None = None  # token ids are drawn below this; None = a 6-mer tokenizer's vocabulary
+    repeats: int = 3  # timed forward+backward passes; the best is reported
+    warmup: int = 1  # untimed passes first
+    threads: int | None = None  # torch intra-op threads in each worker; None = torch's default
+    timeout: float = 600.0  # seconds allowed per worker process (import, build, warm-up, repeats)
+    max_rss_gb: float | None = None  # address-space cap per worker (RLIMIT_AS) so it fails as "oom"; None = 3/4 of RAM
+    seed: int = 0  # seed of weights, token ids and random attention patterns / features
+
+    def resolved_vocab_size(self) -> int:
+        """``vocab_size``, or the vocabulary size of overlapping 6-mers."""
+        if self.vocab_size is not None:
+            return self.vocab_size
+        from seqformer.tokenizers import KmerTokenizer
+
+        return KmerTokenizer(k=6, stride=1).vocab_size
+
+
+@dataclass
+class BenchRow:
+    """One (implementation, length) result."""
+
+    impl: str  # a registered attention kind or a peer name
+    length: int  # L, tokens per sequence
+    seconds: float | None  # best forward+backward time; None unless status is "ok"
+    peak_mb: float | None  # worker's peak resident memory (ru_maxrss) in MiB; None if it did not finish
+    status: str  # "ok" | "oom" | "timeout" | "unavailable" | "error: ..."
+    detail: str | None = None  # why, when the status is not "ok"
+
+
+def available_impls() -> list[str]:
+    """Every implementation name the benchmark knows: registered kinds, then peers."""
+    return [*ATTENTION_KINDS, *PEERS]
+
+
+def run_benchmark(lengths: list[int], impls: list[str], settings: BenchSettings = BenchSettings(),
+                  on_row: Callable[[BenchRow], None] | None = None) -> list[BenchRow]:
+    """Time every implementation at every length, each in a fresh worker process.
+
+    Once an implementation runs out of memory or time, its longer lengths are not run and are
+    reported with the same status. Raises InputError for an unknown implementation or a bad length.
+    """
+    unknown = [impl for impl in impls if impl not in available_impls()]
+    if unknown:
+        raise InputError(f"unknown implementation(s) {unknown}; choose from {available_impls()}")
+    if not lengths or any(length < 1 for length in lengths):
+        raise InputError(f"lengths must be positive integers, got {lengths}")
+    rows, failed = [], {}
+    for length in sorted(lengths):
+        for impl in impls:
+            if impl in failed:
+                status, at = failed[impl]
+                row = BenchRow(impl, length, None, None, status, f"not run: {status} at L={at}")
+            else:
+                row = run_one(impl, length, settings)
+                if row.status in ("oom", "timeout"):
+                    failed[impl] = (row.status, length)
+            rows.append(row)
+            if on_row is not None:
+                on_row(row)
+    return rows
+
+
+def peer_unavailable_reason(impl: str) -> str | None:
+    """Why a peer implementation cannot run here (its package is missing), or None."""
+    package = PEERS.get(impl)
+    if package is not None and importlib.util.find_spec(package) is None:
+        return f"package {package!r} is not installed (pip install 'seqformer[bench]')"
+    return None
+
+
+def run_one(impl: str, length: int, settings: BenchSettings) -> BenchRow:
+    """Run one (implementation, length) in a fresh ``python -m seqformer.bench.attention`` process."""
+    reason = peer_unavailable_reason(impl)
+    if reason is not None:
+        return BenchRow(impl, length, None, None, "unavailable", reason)
+    spec = json.dumps({"impl": impl, "length": length, "settings": dataclasses.asdict(settings)})
+    command = [sys.executable, "-m", "seqformer.bench.attention", "--worker", spec]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=settings.timeout)
+    except subprocess.TimeoutExpired:
+        return BenchRow(impl, length, None, None, "timeout", f"worker ran past {settings.timeout:g} s")
+    lines = done.stdout.strip().splitlines()
+    if done.returncode == 0 and lines:
+        return BenchRow(**json.loads(lines[-1]))
+    if done.returncode == -9:
+        return BenchRow(impl, length, None, None, "oom", "worker killed by SIGKILL (out-of-memory killer?)")
+    last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+    return BenchRow(impl, length, None, None, f"error: worker exit {done.returncode}", last[-300:])
+
+
+# --- inside the worker process -------------------------------------------------------------------
+
+
+def build_model(impl: str, length: int, settings: BenchSettings) -> tuple[nn.Module, Callable]:
+    """The model of ``impl`` and a function token ids (B, L) → hidden states (B, L, D)."""
+    vocab = settings.resolved_vocab_size()
+    D, H = settings.hidden_size, settings.num_heads
+    if impl == "hf-bigbird":
+        from transformers import BigBirdConfig, BigBirdModel
+
+        config = BigBirdConfig(
+            vocab_size=vocab, hidden_size=D, num_hidden_layers=settings.num_layers, num_attention_heads=H,
+            intermediate_size=settings.ffn_size, hidden_act="gelu", hidden_dropout_prob=0.0,
+            attention_probs_dropout_prob=0.0, attention_type="block_sparse", block_size=settings.block_size,
+            num_random_blocks=settings.num_random_blocks, max_position_embeddings=max(length, 4096))
+        model = BigBirdModel(config, add_pooling_layer=False)
+        return model, lambda ids: model(input_ids=ids).last_hidden_state
+    if impl == "performer-pytorch":
+        from performer_pytorch import Performer
+
+        model = nn.Sequential(
+            nn.Embedding(vocab, D),
+            Performer(dim=D, depth=settings.num_layers, heads=H, dim_head=D // H, causal=False,
+                      nb_features=settings.num_features, ff_mult=settings.ffn_size // D),
+            nn.LayerNorm(D))
+        return model, model
+    from seqformer.models import EncoderConfig, SeqEncoder
+
+    config_cls, _ = ATTENTION_KINDS[impl]
+    shared = {"block_size": settings.block_size, "num_random_blocks": settings.num_random_blocks,
+              "num_features": settings.num_features}
+    fields = {f.name for f in dataclasses.fields(config_cls)}
+    config = EncoderConfig(
+        vocab_size=vocab, hidden_size=D, num_layers=settings.num_layers, num_heads=H,
+        ffn_size=settings.ffn_size, attention=impl, max_length=max(length, 16384), seed=settings.seed,
+        attention_options={name: value for name, value in shared.items() if name in fields})
+    model = SeqEncoder(config)
+    return model, lambda ids: model(ids).last_hidden_state
+
+
+def measure(impl: str, length: int, settings: BenchSettings) -> BenchRow:
+    """Build ``impl``, warm up, and time forward+backward at batch 1 and ``length`` tokens."""
+    if settings.threads is not None:
+        torch.set_num_threads(settings.threads)
+    torch.manual_seed(settings.seed)
+    model, forward = build_model(impl, length, settings)
+    model.train()
+    ids = torch.randint(5, settings.resolved_vocab_size(), (1, length))  # (B, L), no special tokens
+
+    def step() -> None:
+        model.zero_grad(set_to_none=True)
+        forward(ids).sum().backward()
+
+    for _ in range(settings.warmup):
+        step()
+    best = float("inf")
+    for _ in range(settings.repeats):
+        start = time.perf_counter()
+        step()
+        best = min(best, time.perf_counter() - start)
+    return BenchRow(impl, length, best, peak_rss_mb(), "ok")
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size (ru_maxrss) in MiB."""
+    scale = 1 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB on Linux
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
+
+
+def physical_memory() -> int:
+    """Bytes of RAM on this machine."""
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def is_out_of_memory(err: BaseException) -> bool:
+    """Whether an exception means an allocation failed."""
+    text = str(err).lower()
+    return isinstance(err, MemoryError) or "out of memory" in text or "can't allocate memory" in text
+
+
+def worker(impl: str, length: int, settings: BenchSettings) -> BenchRow:
+    """:func:`measure` with failures turned into rows."""
+    cap = int(settings.max_rss_gb * 2**30) if settings.max_rss_gb is not None else physical_memory() * 3 // 4
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    try:
+        return measure(impl, length, settings)
+    except ImportError as err:
+        return BenchRow(impl, length, None, None, "unavailable", f"{type(err).__name__}: {err}")
+    except (MemoryError, RuntimeError) as err:
+        if not is_out_of_memory(err):
+            return BenchRow(impl, length, None, None, f"error: {type(err).__name__}", str(err)[:300])
+        return BenchRow(impl, length, None, peak_rss_mb(), "oom", str(err).splitlines()[0][:200])
+    except Exception as err:  # noqa: BLE001 - any failure becomes a row, never a lost run
+        return BenchRow(impl, length, None, None, f"error: {type(err).__name__}", str(err)[:300])
+
+
+# --- results -------------------------------------------------------------------------------------
+
+
+def machine_info(settings: BenchSettings) -> dict[str, Any]:
+    """Where the numbers were measured: CPU, cores, memory, torch version, threads, load at the end."""
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu, "logical_cores": os.cpu_count(), "platform": platform.platform(),
+        "memory_gb": round(physical_memory() / 2**30, 1),
+        "python": platform.python_version(), "torch": torch.__version__,
+        "threads": settings.threads or torch.get_num_threads(),
+        "load_average_1_5_15min": [round(load, 2) for load in os.getloadavg()],  # others' jobs skew timings
+    }
+
+
+def write_json(rows: list[BenchRow], settings: BenchSettings, path: str | Path) -> None:
+    """Write ``{"rows": [...], "settings": {...}, "machine": {...}}`` to ``path`` atomically."""
+    payload = {"rows": [dataclasses.asdict(row) for row in rows], "settings": dataclasses.asdict(settings),
+               "machine": machine_info(settings)}
+    with atomic_open(path) as handle:
+        json.dump(payload, handle, indent=2)
+        handle.write("\n")
+
+
+def results_table(rows: list[BenchRow]):
+    """A rich Table: one line per (implementation, length)."""
+    from rich.table import Table
+
+    table = Table(title="Encoder forward+backward, batch 1")
+    for name in ("impl", "length", "seconds", "peak MiB", "status"):
+        table.add_column(name, justify="left" if name in ("impl", "status") else "right")
+    for row in rows:
+        table.add_row(row.impl, f"{row.length:,}", "-" if row.seconds is None else f"{row.seconds:.3f}",
+                      "-" if row.peak_mb is None else f"{row.peak_mb:,.0f}",
+                      row.status if row.detail is None else f"{row.status} ({row.detail})")
+    return table
+
+
+def plot_benchmark(rows: list[BenchRow]):
+    """Log-log seconds vs length, one line per implementation; failed runs are named in the legend."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(6, 4.5), layout="constrained")
+    axes = figure.add_subplot()
+    for impl in dict.fromkeys(row.impl for row in rows):
+        mine = [row for row in rows if row.impl == impl]
+        ok = [row for row in mine if row.status == "ok"]
+        failed = [f"{row.status.split(':')[0]} at {row.length:,}" for row in mine if row.status != "ok"]
+        label = impl + (f" ({', '.join(failed)})" if failed else "")
+        if ok:
+            axes.plot([row.length for row in ok], [row.seconds for row in ok], marker="o", label=label)
+        else:
+            axes.plot([], [], linestyle="none", marker="x", label=label)
+    axes.set_xscale("log", base=2)
+    axes.set_yscale("log")
+    axes.set_xlabel("sequence length L (tokens)")
+    axes.set_ylabel("forward+backward seconds (best)")
+    axes.set_title("Encoder speed by attention implementation")
+    axes.grid(True, which="both", alpha=0.3)
+    axes.legend(fontsize="small")
+    return figure
+
+
+def save_figure(figure, path: str | Path) -> None:
+    """Save ``figure`` to ``path`` atomically (format from the suffix, PNG by default)."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=120)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Worker entry point: ``python -m seqformer.bench.attention --worker SPEC`` prints one JSON row."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--worker", required=True, help="JSON: {impl, length, settings}")
+    spec = json.loads(parser.parse_args(argv).worker)
+    row = worker(spec["impl"], spec["length"], BenchSettings(**spec["settings"]))
+    print(json.dumps(dataclasses.asdict(row)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,105 @@
+"""The encoder's configuration: one frozen dataclass, validated when it is built.
+
+Axes: L tokens, D width (``hidden_size``), H heads; each head has width D / H.
+The attention kind's own options are checked here by building that kind's config dataclass,
+so a bad option fails at once with :class:`ValueError`, not deep inside a forward pass.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from seqformer.attention import ATTENTION_KINDS
+
+POSITION_ENCODINGS = ("rope", "none")
+
+
+@dataclass(frozen=True)
+class EncoderConfig:
+    """Everything needed to rebuild a :class:`~seqformer.models.encoder.SeqEncoder`."""
+
+    vocab_size: int  # number of token ids (the tokenizer's vocab_size)
+    pad_id: int = 0  # id of the padding token (the tokenizer's pad_id)
+    hidden_size: int = 256  # D: width of every token representation
+    num_layers: int = 2  # number of pre-LN Transformer blocks
+    num_heads: int = 4  # H: attention heads per block; D must divide by H
+    ffn_size: int = 1024  # inner width of each block's GELU MLP
+    dropout: float = 0.0  # dropout on the attention and MLP outputs (training only)
+    attention: str = "dense"  # attention kind, a key of seqformer.attention.ATTENTION_KINDS
+    attention_options: dict[str, Any] = field(default_factory=dict)  # fields of that kind's config
+    position: str = "rope"  # "rope" (rotary, no length limit, no table to store) or "none"
+    rope_base: float = 10000.0  # rotary frequency base: head pair i turns at base ** (-2i / head width)
+    max_length: int = 16384  # longest input the model is meant for (checked, documented; RoPE needs no table)
+    layer_norm_eps: float = 1e-5  # epsilon of every LayerNorm
+    seed: int = 0  # seed of random attention patterns / random features (layer i uses layer_index=i)
+    tokenizer: dict[str, Any] | None = None  # tokenizer description (its to_dict() scalars), e.g. {"type": "kmer", "k": 6, "stride": 1}
+
+    def __post_init__(self) -> None:
+        for name in ("vocab_size", "hidden_size", "num_layers", "num_heads", "ffn_size", "max_length"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if not 0 <= self.pad_id < self.vocab_size:
+            raise ValueError(f"pad_id {self.pad_id} is outside the vocabulary [0, {self.vocab_size})")
+        if self.hidden_size % self.num_heads:
+            raise ValueError(f"hidden_size {self.hidden_size} does not divide by num_heads {self.num_heads}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.position not in POSITION_ENCODINGS:
+            raise ValueError(f"position must be one of {POSITION_ENCODINGS}, got {self.position!r}")
+        if self.position == "rope" and self.head_dim % 2:
+            raise ValueError(f"rotary embeddings need an even head width, got {self.head_dim}")
+        if self.attention not in ATTENTION_KINDS:
+            raise ValueError(f"unknown attention kind {self.attention!r}; choose from {sorted(ATTENTION_KINDS)}")
+        if self.tokenizer is not None:
+            if not isinstance(self.tokenizer, dict):
+                raise ValueError(f"tokenizer must be a dict describing the tokenizer, got {self.tokenizer!r}")
+            # Keep the defining scalars (type, version, k, stride); the vocabulary lives in tokenizer.json.
+            scalars = {key: value for key, value in self.tokenizer.items()
+                       if value is None or isinstance(value, (str, int, float, bool))}
+            object.__setattr__(self, "tokenizer", scalars)
+        # Normalise the options to every field of the kind's config, so config.json states them all.
+        object.__setattr__(self, "attention_options", dataclasses.asdict(self.attention_config()))
+
+    @classmethod
+    def for_tokenizer(cls, tokenizer: Any, **fields: Any) -> EncoderConfig:
+        """A config whose vocab_size, pad_id and tokenizer description come from ``tokenizer``."""
+        described = {"vocab_size": tokenizer.vocab_size, "pad_id": tokenizer.pad_id, "tokenizer": tokenizer.to_dict()}
+        return cls(**{**described, **fields})
+
+    @property
+    def head_dim(self) -> int:
+        """Width of one attention head (D / H)."""
+        return self.hidden_size // self.num_heads
+
+    def attention_config(self) -> Any:
+        """The attention kind's config dataclass built from ``attention_options``."""
+        config_cls, _ = ATTENTION_KINDS[self.attention]
+        options = dict(self.attention_options or {})
+        known = {f.name for f in dataclasses.fields(config_cls)}
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise ValueError(f"unknown option(s) {unknown} for attention {self.attention!r}; "
+                             f"its options are {sorted(known)}")
+        try:
+            return config_cls(**options)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"bad options for attention {self.attention!r}: {err}") from err
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of every field."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EncoderConfig:
+        """Rebuild from :meth:`to_dict`'s output; unknown or missing required keys raise ValueError."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} key(s) {unknown}; known keys are {sorted(known)}")
+        try:
+            return cls(**data)
+        except TypeError as err:
+            raise ValueError(f"bad {cls.__name__}: {err}") from err

@@ -1,0 +1,191 @@
+"""A pre-LN Transformer encoder over token ids, with any attention kind and rotary positions.
+
+Axes: B batch, L tokens, D width (``hidden_size``), H heads, Dh = D / H head width.
+Built one concept at a time: rotary positions → self-attention → MLP → block → encoder.
+The encoder maps ``input_ids`` (B, L) and ``attention_mask`` (B, L) (True = real token) to
+``last_hidden_state`` (B, L, D). Padding must be on the right: rotary positions count from 0 at
+the first token, and the attention kinds keep padded keys away from real queries, so appending
+padding leaves the real tokens' outputs unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from seqformer.attention import build_attention
+from seqformer.models.config import EncoderConfig
+from seqformer.models.pretrained import PretrainedModel
+
+INIT_STD = 0.02  # std of the normal init of embeddings and linear weights (BERT/GPT-2 style)
+
+
+def _init_linear(layer: nn.Linear) -> nn.Linear:
+    """Normal(0, INIT_STD) weights and zero bias."""
+    nn.init.normal_(layer.weight, std=INIT_STD)
+    if layer.bias is not None:
+        nn.init.zeros_(layer.bias)
+    return layer
+
+
+class Rotary(nn.Module):
+    """Rotary position embedding (RoFormer): pair (x_2i, x_2i+1) turns by position * base^(-2i/Dh)."""
+
+    def __init__(self, head_dim: int, base: float) -> None:
+        super().__init__()
+        inv_freq = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim)  # (Dh/2,)
+        self.register_buffer("inv_freq", inv_freq.float(), persistent=False)
+
+    def forward(self, length: int) -> torch.Tensor:
+        """Unit complex rotations for positions 0..L-1, (L, Dh/2): computed once, shared by all layers."""
+        positions = torch.arange(length, device=self.inv_freq.device, dtype=torch.float32)
+        angles = torch.outer(positions, self.inv_freq)  # (L, Dh/2)
+        return torch.polar(torch.ones_like(angles), angles)
+
+
+def apply_rotary(x: torch.Tensor, rotation: torch.Tensor) -> torch.Tensor:
+    """Rotate the pairs (x_2i, x_2i+1) of x (B, L, ..., Dh) by ``rotation`` (L, Dh/2) complex.
+
+    float32/float64 take one complex multiply (one pass forward, one backward); other dtypes
+    (bf16, fp16, which have no complex view) take the same rotation in real arithmetic.
+    """
+    pairs = x.unflatten(-1, (-1, 2))  # (B, L, ..., Dh/2, 2)
+    rotation = rotation.view(rotation.shape[0], *[1] * (x.dim() - 3), rotation.shape[1])  # (L, 1.., Dh/2)
+    if x.dtype in (torch.float32, torch.float64):
+        return torch.view_as_real(torch.view_as_complex(pairs) * rotation.to(x.dtype.to_complex())).flatten(-2)
+    cos, sin = rotation.real.to(x.dtype), rotation.imag.to(x.dtype)
+    even, odd = pairs.unbind(-1)
+    return torch.stack((even * cos - odd * sin, odd * cos + even * sin), dim=-1).flatten(-2)
+
+
+class SelfAttention(nn.Module):
+    """Fused QKV projection → rotary → the attention kind → output projection."""
+
+    def __init__(self, config: EncoderConfig, layer_index: int) -> None:
+        super().__init__()
+        self.num_heads, self.head_dim = config.num_heads, config.head_dim
+        self.qkv = _init_linear(nn.Linear(config.hidden_size, 3 * config.hidden_size))
+        self.proj = _init_linear(nn.Linear(config.hidden_size, config.hidden_size))
+        self.attention = build_attention(config.attention, config.attention_options,
+                                         num_heads=config.num_heads, head_dim=config.head_dim,
+                                         layer_index=layer_index, seed=config.seed)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor, rotation: torch.Tensor | None,
+                key_padding_mask: torch.Tensor | None, need_weights: bool
+                ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """x (B, L, D) → (out (B, L, D), probs (B, H, L, L) or None)."""
+        B, L, D = x.shape
+        qkv = self.qkv(x).view(B, L, 3, self.num_heads, self.head_dim)  # (B, L, 3, H, Dh)
+        if rotation is not None:
+            qk = apply_rotary(qkv[:, :, :2], rotation)  # (B, L, 2, H, Dh): q and k in one pass
+            q, k = qk.unbind(2)
+        else:
+            q, k = qkv[:, :, 0], qkv[:, :, 1]
+        v = qkv[:, :, 2]
+        # (B, L, H, Dh) → (B, H, L, Dh) as strided views: no copies here.
+        result = self.attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
+                                key_padding_mask=key_padding_mask, need_weights=need_weights)
+        out = result.out.transpose(1, 2).reshape(B, L, D)  # (B, L, D)
+        return self.dropout(self.proj(out)), result.probs
+
+
+class MLP(nn.Module):
+    """Linear → GELU → linear, applied to every token."""
+
+    def __init__(self, config: EncoderConfig) -> None:
+        super().__init__()
+        self.fc_in = _init_linear(nn.Linear(config.hidden_size, config.ffn_size))
+        self.fc_out = _init_linear(nn.Linear(config.ffn_size, config.hidden_size))
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, L, D) → (B, L, D)."""
+        return self.dropout(self.fc_out(F.gelu(self.fc_in(x))))
+
+
+class Block(nn.Module):
+    """Pre-LN Transformer block: x + attention(norm(x)), then x + MLP(norm(x))."""
+
+    def __init__(self, config: EncoderConfig, layer_index: int) -> None:
+        super().__init__()
+        self.norm_attention = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.attention = SelfAttention(config, layer_index)
+        self.norm_mlp = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.mlp = MLP(config)
+
+    def forward(self, x, rotation, key_padding_mask, need_weights):
+        """x (B, L, D) → (x (B, L, D), probs (B, H, L, L) or None)."""
+        attended, probs = self.attention(self.norm_attention(x), rotation, key_padding_mask, need_weights)
+        x = x + attended
+        x = x + self.mlp(self.norm_mlp(x))
+        return x, probs
+
+
+@dataclass
+class EncoderOutput:
+    """What :class:`SeqEncoder` returns; optional fields are None unless asked for."""
+
+    last_hidden_state: torch.Tensor  # (B, L, D), after the final LayerNorm
+    hidden_states: tuple[torch.Tensor, ...] | None = None  # num_layers + 1 tensors (B, L, D): embeddings, then each block's output
+    attentions: tuple[torch.Tensor, ...] | None = None  # num_layers tensors (B, H, L, L) of attention probabilities
+
+
+class SeqEncoder(PretrainedModel):
+    """Token embedding → pre-LN blocks → final LayerNorm. Carries its tokenizer (``.tokenizer``)."""
+
+    config_class = EncoderConfig
+
+    def __init__(self, config: EncoderConfig, tokenizer: Any = None) -> None:
+        super().__init__()
+        self.config = config
+        self.tokenizer = tokenizer
+        self.embed = nn.Embedding(config.vocab_size, config.hidden_size)
+        nn.init.normal_(self.embed.weight, std=INIT_STD)
+        self.rotary = Rotary(config.head_dim, config.rope_base) if config.position == "rope" else None
+        self.blocks = nn.ModuleList(Block(config, i) for i in range(config.num_layers))
+        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+    @property
+    def returns_attention(self) -> bool:
+        """Whether ``output_attentions=True`` is supported by this model's attention kind."""
+        return all(block.attention.attention.returns_attention for block in self.blocks)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                output_hidden_states: bool = False, output_attentions: bool = False) -> EncoderOutput:
+        """input_ids (B, L) long, attention_mask (B, L) bool or 0/1 (True = real token, right padding)."""
+        if input_ids.dim() != 2:
+            raise ValueError(f"input_ids must be (B, L), got shape {tuple(input_ids.shape)}")
+        B, L = input_ids.shape
+        if L > self.config.max_length:
+            raise ValueError(f"input length {L} exceeds the model's max_length {self.config.max_length}")
+        if output_attentions and not self.returns_attention:
+            raise ValueError(f"attention kind {self.config.attention!r} cannot return attention probabilities")
+        key_padding_mask = None
+        if attention_mask is not None:
+            if attention_mask.shape != input_ids.shape:
+                raise ValueError(f"attention_mask shape {tuple(attention_mask.shape)} "
+                                 f"!= input_ids shape {tuple(input_ids.shape)}")
+            key_padding_mask = attention_mask.bool()
+            if bool(key_padding_mask.all()):  # nothing padded: let the kinds take their unmasked path
+                key_padding_mask = None
+
+        x = self.embed(input_ids)  # (B, L, D)
+        rotation = self.rotary(L) if self.rotary is not None else None  # (L, Dh/2) complex
+        hidden_states = [x] if output_hidden_states else None
+        attentions = [] if output_attentions else None
+        for block in self.blocks:
+            x, probs = block(x, rotation, key_padding_mask, output_attentions)
+            if hidden_states is not None:
+                hidden_states.append(x)
+            if attentions is not None:
+                attentions.append(probs)
+        return EncoderOutput(
+            last_hidden_state=self.norm(x),
+            hidden_states=None if hidden_states is None else tuple(hidden_states),
+            attentions=None if attentions is None else tuple(attentions),
+        )

@@ -1,0 +1,60 @@
+"""Progress of a run on stderr: a rich bar (loss, tokens/s, ETA) on a terminal, plain lines otherwise.
+
+With ``quiet`` (or when stderr is not a terminal, e.g. a log file or a batch job) no bar is drawn;
+one line is printed every ``log_every`` steps and at validations, fit for logs.
+"""
+
+from __future__ import annotations
+
+import time
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+
+class ProgressReport:
+    """Shows steps ``first..total``; :meth:`update` after each step, :meth:`note` for other lines."""
+
+    def __init__(self, first: int, total: int, *, quiet: bool = False, log_every: int = 10,
+                 enabled: bool = True) -> None:
+        self.console = Console(stderr=True)
+        self.enabled = enabled
+        self.log_every = log_every
+        self.total = total
+        self._start, self._first = time.perf_counter(), first
+        self._bar = None
+        if enabled and not quiet and self.console.is_terminal:
+            self._bar = Progress(TextColumn("step"), MofNCompleteColumn(), BarColumn(),
+                                 TextColumn("loss {task.fields[loss]:.4f}"),
+                                 TextColumn("{task.fields[tps]:,.0f} tok/s"), TimeRemainingColumn(),
+                                 console=self.console)
+            self._task = self._bar.add_task("train", total=total, completed=first, loss=float("nan"), tps=0.0)
+            self._bar.start()
+
+    def update(self, step: int, loss: float, tokens_per_s: float, lr: float) -> None:
+        """Report step ``step``."""
+        if not self.enabled:
+            return
+        if self._bar is not None:
+            self._bar.update(self._task, completed=step, loss=loss, tps=tokens_per_s)
+        elif step % self.log_every == 0 or step == self.total:
+            done = step - self._first
+            eta = (time.perf_counter() - self._start) / max(done, 1) * (self.total - step)
+            self.console.print(f"step {step}/{self.total}  loss {loss:.4f}  lr {lr:.2e}  "
+                               f"{tokens_per_s:,.0f} tok/s  eta {_clock(eta)}", highlight=False)
+
+    def note(self, text: str) -> None:
+        """A line of its own (validation results, checkpoints)."""
+        if self.enabled:
+            self.console.print(text, highlight=False)
+
+    def close(self) -> None:
+        """Stop the bar."""
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
