@@ -41,7 +41,7 @@ def test_exact_ids(k, stride, seq, expected):
     tok = KmerTokenizer(k, stride)
     assert tok.encode(seq).tolist() == expected
     assert tok.encode(seq, add_special_tokens=False).tolist() == expected[1:-1]
-    assert tok.encode(seq).dtype == np.int64
+    assert tok.encode(seq).dtype == np.int32
 
 
 def test_vocab_and_ids():

@@ -3,7 +3,7 @@
 Every record of a FASTA file is read through :func:`seqformer.io.fasta.read_fasta` (timed as
 ``read_seconds``; the records are held in memory) and encoded with :class:`KmerTokenizer`
 ``repeats`` times (``seconds`` is the best pass over all records: letter checks, k-mer ids,
-[CLS]/[SEP], the int64 output). The reference, :func:`reference_kmer_ids`
+[CLS]/[SEP], the int32 output). The reference, :func:`reference_kmer_ids`
 (``[seq[i:i+k] for i in ...]`` then a dict lookup per k-mer), is timed the same way in the same
 run on the first ``reference_bases`` bases of the file, and its ids are compared with the
 encoder's there (``reference_match``). Both run on one thread: the encoder is plain numpy

@@ -34,6 +34,7 @@ SPECIAL_TOKENS: tuple[str, ...] = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 PAD_ID, UNK_ID, CLS_ID, SEP_ID, MASK_ID = range(len(SPECIAL_TOKENS))
 FORMAT_VERSION = 1
 FILE_NAME = "tokenizer.json"
+IDS_DTYPE = np.int32  # token ids from encode(): 5 + 4**8 fits; batch_encode gives int64 tensors
 _PADDING = ("longest", "max_length")
 
 
@@ -97,7 +98,7 @@ class Tokenizer:
 
     def _encode_into(self, seq: str, out: np.ndarray, *, record: str | None,
                      path: str | Path | None) -> None:
-        """Write the body token ids of prepared ``seq`` into ``out`` (int64, right length).
+        """Write the body token ids of prepared ``seq`` into ``out`` (IDS_DTYPE, right length).
 
         May check letters itself (InputError) when that is cheaper done while encoding.
         """
@@ -147,7 +148,7 @@ class Tokenizer:
     # --- encoding -------------------------------------------------------------------------
     def encode(self, seq: str, *, record: str | None = None, path: str | Path | None = None,
                add_special_tokens: bool = True) -> np.ndarray:
-        """Token ids (int64) of one sequence, ``[CLS] ... [SEP]`` when ``add_special_tokens``.
+        """Token ids (int32: every vocabulary fits) of one sequence, ``[CLS] ... [SEP]`` when ``add_special_tokens``.
 
         Args:
             seq: the sequence text (lowercase allowed).
@@ -157,7 +158,7 @@ class Tokenizer:
         seq = self._prepare(seq, record=record, path=path)
         n = self._num_body_tokens(len(seq))
         extra = 2 if add_special_tokens else 0
-        out = np.empty(n + extra, dtype=np.int64)
+        out = np.empty(n + extra, dtype=IDS_DTYPE)
         if add_special_tokens:
             out[0], out[-1] = CLS_ID, SEP_ID
         self._encode_into(seq, out[1:-1] if add_special_tokens else out, record=record, path=path)

@@ -23,7 +23,7 @@ the block's text is mapped to codes (0..3 bases, 4 ambiguous, 8 invalid) by one
 ``bytes.translate``; its maximum says whether it holds an invalid letter (then
 :func:`~seqformer.io.sequence.clean_dna` words the error) or an ambiguous one; k-mer indices
 are packed in uint16 by shift-or passes that double the window width (about log2 k passes);
-the ids are written straight into the int64 output. There is no Python loop over k-mers.
+the ids are written straight into the int32 output. There is no Python loop over k-mers.
 """
 
 from __future__ import annotations
