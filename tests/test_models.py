@@ -269,3 +269,23 @@ def test_load_rejects_a_folder_without_model_files(saved, tmp_path):
         load_pretrained(folder)
     with pytest.raises(InputError, match="not a model folder"):
         load_pretrained(tmp_path / "nothing")
+
+
+def test_model_folder_and_files_get_the_usual_permissions(tmp_path):
+    """Folders renamed into place are not left at mkdtemp's private 0700 mode."""
+    import os
+    import stat
+
+    from seqformer.tokenizers import KmerTokenizer
+
+    tok = KmerTokenizer(k=3, stride=1)
+    model = SeqEncoder(EncoderConfig.for_tokenizer(tok, hidden_size=16, num_layers=1, num_heads=2,
+                                                   ffn_size=32), tokenizer=tok)
+    mask = os.umask(0o022)
+    try:
+        folder = model.save_pretrained(tmp_path / "model")
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o755
+    for name in ("config.json", "model.safetensors", "tokenizer.json"):
+        assert stat.S_IMODE((folder / name).stat().st_mode) == 0o644

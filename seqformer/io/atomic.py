@@ -16,6 +16,26 @@ def _umask() -> int:
     return mask
 
 
+def give_usual_mode(path: str | Path) -> None:
+    """Give a file (0666) or folder (0777) the mode the umask allows, as open() and mkdir() do.
+
+    For files made by tools that create them private (``tempfile``, safetensors' writer).
+    """
+    os.chmod(path, (0o777 if Path(path).is_dir() else 0o666) & ~_umask())
+
+
+def temp_dir_beside(path: str | Path, suffix: str = ".tmp") -> Path:
+    """A new empty folder beside ``path`` (same file system, so it can be renamed onto it).
+
+    Unlike ``tempfile.mkdtemp`` (mode 0700) it gets the usual mode, so renamed into place it is
+    readable as any folder the user makes.
+    """
+    path = Path(path)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent))
+    give_usual_mode(tmp)
+    return tmp
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
@@ -24,7 +44,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
-    os.chmod(tmp_path, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
+    give_usual_mode(tmp_path)  # mkstemp makes 0600
     try:
         yield tmp_path
         os.replace(tmp_path, path)

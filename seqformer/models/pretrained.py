@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -23,6 +22,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from seqformer.errors import InputError
+from seqformer.io.atomic import give_usual_mode, temp_dir_beside
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -81,13 +81,14 @@ def save_pretrained(model: nn.Module, tokenizer: Any, directory: str | Path) -> 
         if others:
             raise InputError(f"refusing to replace a folder holding other files: {others}", path=directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=directory.parent))
+    tmp = temp_dir_beside(directory)
     try:
         with open(tmp / CONFIG_FILE, "w") as handle:
             json.dump(model.config.to_dict(), handle, indent=2)
             handle.write("\n")
         state = {name: tensor.detach().contiguous() for name, tensor in model.state_dict().items()}
         save_file(state, str(tmp / WEIGHTS_FILE), metadata={"format": "pt"})
+        give_usual_mode(tmp / WEIGHTS_FILE)  # safetensors writes it 0600
         tokenizer.save(tmp)
         _swap_into_place(tmp, directory)
     finally:
@@ -101,7 +102,7 @@ def _swap_into_place(new: Path, target: Path) -> None:
     if not target.exists():
         os.replace(new, target)
         return
-    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+    old = temp_dir_beside(target, ".old")
     os.replace(target, old)  # an empty folder is replaced by the old one
     try:
         os.replace(new, target)
