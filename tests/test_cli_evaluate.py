@@ -52,3 +52,9 @@ def test_errors(model_dir, genome, data_dir, tmp_path):
     if not torch.cuda.is_available():
         assert "CUDA was requested" in cli_error("evaluate", "mlm", "--model", model_dir, "--fasta", genome,
                                                  "--device", "cuda")
+
+
+def test_a_file_with_nothing_to_mask_is_an_error_not_a_perplexity_of_one(model_dir, tmp_path):
+    all_n = tmp_path / "all_n.fa"
+    all_n.write_text(">gap\n" + "N" * 120 + "\n")
+    assert "no token to evaluate" in cli_error("evaluate", "mlm", "--model", model_dir, "--fasta", all_n)

@@ -27,6 +27,7 @@ from torch import nn
 from seqformer.data.corpus import Corpus, check_letters
 from seqformer.data.loader import derived_seed
 from seqformer.data.masking import MaskedBatch, MaskingCollator, MaskingConfig, mask_tokens
+from seqformer.errors import InputError
 from seqformer.io.fasta import read_fasta
 from seqformer.io.sequence import clean_dna, clean_protein
 from seqformer.tokenizers.base import MASK_ID, PAD_ID
@@ -206,6 +207,9 @@ def evaluate_mlm(model: nn.Module, fasta: str | Path, *, batch_size: int = 8, se
     counted = _Counted(masked)
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
         scores = score_batches(model, padded_batches(counted, batch_size), device)
+    if scores.count == 0:
+        raise InputError("no token to evaluate: every token is [UNK] (N or ambiguity codes) or "
+                         "a special token, so nothing can be masked", path=fasta)
     return _evaluation(scores, str(fasta), counter["records"], counted.count, max_length, seed)
 
 
