@@ -50,6 +50,11 @@ from seqformer.cli import tokenize as _tokenize  # noqa: E402,F401
 from seqformer.cli import bench_tokenize as _bench_tokenize  # noqa: E402,F401
 from seqformer.cli import pretrain as _pretrain  # noqa: E402,F401
 from seqformer.cli import evaluate as _evaluate  # noqa: E402,F401
+from seqformer.cli import data as _data  # noqa: E402,F401
+from seqformer.cli import finetune as _finetune  # noqa: E402,F401
+from seqformer.cli import evaluate_scan as _evaluate_scan  # noqa: E402,F401
+from seqformer.cli import predict as _predict  # noqa: E402,F401
+from seqformer.cli import bench_scan as _bench_scan  # noqa: E402,F401
 
 
 def main() -> None:

@@ -1,0 +1,112 @@
+"""``seqformer predict``: run a trained sequence classifier over a genome region or given windows."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+
+import typer
+
+from seqformer.cli import app, make_app
+from seqformer.errors import InputError
+
+predict_app = make_app("Predict with trained sequence classifiers: genome scans and given windows.")
+app.add_typer(predict_app, name="predict")
+
+
+def _device(device: str):
+    from seqformer.training.distributed import resolve_device
+
+    if device not in ("auto", "cpu", "cuda"):
+        raise InputError(f"--device must be auto, cpu or cuda, got {device!r}")
+    return resolve_device(device)
+
+
+@contextlib.contextmanager
+def _progress(total_bases: int, quiet: bool):
+    """A rich bar on stderr (bases done, windows/s), or None when quiet; yields ``on_batch(windows, bases)``."""
+    if quiet:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(TextColumn("scan"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} bases"),
+                   TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=Console(stderr=True),
+                   transient=True)
+    with bar:
+        task = bar.add_task("scan", total=total_bases, rate="")
+
+        def on_batch(windows_done: int, bases_done: int) -> None:
+            elapsed = bar.tasks[0].elapsed or 0.0
+            rate = f"{windows_done / elapsed:,.0f} windows/s" if elapsed else ""
+            bar.update(task, completed=bases_done, rate=rate)
+
+        yield on_batch
+
+
+@predict_app.command("promoters")
+def promoters(
+    genome: Path = typer.Option(..., "--genome", help="Reference FASTA (plain or BGZF .fa.gz), indexed or indexable."),
+    model: Path = typer.Option(..., "--model", help="Sequence-classifier folder with a 'promoter' output."),
+    out: Path = typer.Option(..., "--out", help="Promoter calls, sorted BED6 (score = peak probability x 1000)."),
+    region: str | None = typer.Option(None, "--region", help="Samtools-style region, 1-based inclusive, "
+                                         "e.g. chr20:50000001-63025520, or a contig name (default: the first contig)."),
+    bedgraph: Path | None = typer.Option(None, "--bedgraph", help="Also write the per-base probability track."),
+    threshold: float = typer.Option(0.5, "--threshold", help="Call bases whose probability is >= this."),
+    stride: int | None = typer.Option(None, "--stride", min=1, help="Bases between window starts "
+                                         "(default: half the model's window)."),
+    batch_size: int = typer.Option(64, "--batch-size", min=1, help="Windows per forward pass (each strand)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    label: str = typer.Option("promoter", "--label", help="The model output to scan for."),
+    max_n: float = typer.Option(0.5, "--max-n", min=0.0, max=1.0,
+                                help="Skip windows whose fraction of N bases is above this, unscored."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Tile a region with overlapping windows, score both strands, write merged promoter calls."""
+    from seqformer.io import Genome
+    from seqformer.predict.scan import scan_genome
+    from seqformer.predict.scorer import label_index, load_classifier
+    from seqformer.predict.windows import check_tiling
+
+    where = _device(device)
+    with Genome(genome) as ref:
+        target = ref.region(region) if region is not None else ref.region(next(iter(ref.contigs)))
+        classifier = load_classifier(model, where)
+        label_index(classifier, label)
+        window = classifier.config.window
+        check_tiling(target, window, stride if stride is not None else max(1, window // 2))
+        with _progress(len(target), quiet) as on_batch:
+            result = scan_genome(classifier, ref, target, out, label=label, bedgraph=bedgraph,
+                                 threshold=threshold, stride=stride, batch_size=batch_size, max_n_fraction=max_n,
+                                 on_batch=on_batch and (lambda done, end: on_batch(done, end - target.start)))
+    typer.echo(json.dumps(result.to_dict()) if quiet else
+               f"{result.calls:,} calls ({result.called_bases:,} bases) in {result.region}: "
+               f"{result.scored:,} windows scored, {result.skipped:,} skipped as mostly N, "
+               f"{result.windows_per_s:,.0f} windows/s -> {out}")
+
+
+@predict_app.command("windows")
+def windows(
+    genome: Path = typer.Option(..., "--genome", help="Reference FASTA (plain or BGZF .fa.gz)."),
+    bed: Path = typer.Option(..., "--bed", help="Windows to score, BED3+ (minus-strand rows are "
+                             "reverse-complemented)."),
+    model: Path = typer.Option(..., "--model", help="Sequence-classifier folder."),
+    out: Path = typer.Option(..., "--out", help="TSV: the input columns plus prob_<label> per model output."),
+    batch_size: int = typer.Option(64, "--batch-size", min=1, help="Windows per forward pass."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+) -> None:
+    """Score given BED windows, centre-cropped or N-padded to the model's window; one row per input row."""
+    from seqformer.io import Genome, atomic_open, read_bed
+    from seqformer.predict.score_windows import score_bed_windows
+    from seqformer.predict.scorer import load_classifier
+
+    where = _device(device)
+    table = read_bed(bed)
+    with Genome(genome) as ref:
+        classifier = load_classifier(model, where)
+        scored = score_bed_windows(classifier, ref, table, batch_size=batch_size, bed_path=bed)
+    with atomic_open(out) as handle:
+        scored.to_csv(handle, sep="\t", index=False, na_rep=".", float_format="%.6g")
+    typer.echo(f"{len(scored):,} windows scored -> {out}")

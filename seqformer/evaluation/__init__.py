@@ -1,0 +1,1 @@
+"""Evaluation of predictions against annotations (calls vs. TSSs, ...)."""

@@ -1,0 +1,221 @@
+"""Sequence classifier: a :class:`SeqEncoder` and a pooled classification head.
+
+Axes: B batch, L tokens, D width, T labels (targets).
+
+The head pools the encoder's tokens (B, L, D) → (B, D) — the mean over real tokens (the
+attention mask's True positions) or the [CLS] token — then dropout → linear D→T gives the
+logits (B, T). ``problem_type`` names the loss, as HF transformers does:
+
+- ``"multi_label"``: one sigmoid per label, binary cross-entropy (a binary task such as
+  promoter / not promoter is ``labels=("promoter",)``, T = 1); labels (B, T) of 0/1;
+- ``"single_label"``: softmax over the labels, cross-entropy; labels (B,) class indices.
+
+``window`` records how many bases an input window had in training, so a scanner can cut a
+genome into windows of the same size.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from seqformer.errors import InputError
+from seqformer.models.config import EncoderConfig
+from seqformer.models.encoder import INIT_STD, SeqEncoder
+from seqformer.models.pretrained import PretrainedModel
+
+MODEL_TYPE = "sequence-classifier"
+PROBLEM_TYPES = ("multi_label", "single_label")
+POOLINGS = ("mean", "cls")
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """An encoder's config and the classification head's options."""
+
+    encoder: EncoderConfig  # the encoder: vocabulary, width, layers, attention kind, tokenizer description
+    labels: tuple[str, ...]  # T label names, in logit order, e.g. ("promoter",)
+    problem_type: str = "multi_label"  # "multi_label" (sigmoid per label, BCE) or "single_label" (softmax, CE)
+    window: int = 300  # bases per input window the model was trained on
+    pooling: str = "mean"  # "mean" over real tokens, or "cls" (the first token)
+    head_dropout: float = 0.1  # dropout on the pooled representation (training only)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.encoder, dict):
+            object.__setattr__(self, "encoder", EncoderConfig.from_dict(self.encoder))
+        if not isinstance(self.encoder, EncoderConfig):
+            raise ValueError(f"encoder must be an EncoderConfig, got {type(self.encoder).__name__}")
+        if isinstance(self.labels, str):
+            raise ValueError(f"labels must be a list of names, got the string {self.labels!r}")
+        object.__setattr__(self, "labels", tuple(self.labels))
+        if not self.labels or not all(isinstance(name, str) and name for name in self.labels):
+            raise ValueError(f"labels must be one or more non-empty names, got {list(self.labels)}")
+        if len(set(self.labels)) != len(self.labels):
+            raise ValueError(f"labels must be distinct, got {list(self.labels)}")
+        if self.problem_type not in PROBLEM_TYPES:
+            raise ValueError(f"problem_type must be one of {PROBLEM_TYPES}, got {self.problem_type!r}")
+        if self.problem_type == "single_label" and len(self.labels) < 2:
+            raise ValueError("a single_label problem needs at least two labels (use multi_label for one)")
+        if isinstance(self.window, bool) or not isinstance(self.window, int) or self.window < 1:
+            raise ValueError(f"window must be a positive number of bases, got {self.window!r}")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {self.pooling!r}")
+        if not 0.0 <= self.head_dropout < 1.0:
+            raise ValueError(f"head_dropout must be in [0, 1), got {self.head_dropout}")
+
+    @property
+    def num_labels(self) -> int:
+        """T: the number of logits."""
+        return len(self.labels)
+
+    @property
+    def vocab_size(self) -> int:
+        """The encoder's vocabulary size (what the tokenizer must match)."""
+        return self.encoder.vocab_size
+
+    @property
+    def pad_id(self) -> int:
+        """The padding id."""
+        return self.encoder.pad_id
+
+    @property
+    def tokenizer(self) -> dict[str, Any] | None:
+        """The tokenizer description the weights were trained with."""
+        return self.encoder.tokenizer
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict: ``model_type``, ``encoder`` (every field) and the head's options."""
+        return {"model_type": MODEL_TYPE, "encoder": self.encoder.to_dict(), "labels": list(self.labels),
+                "problem_type": self.problem_type, "window": self.window, "pooling": self.pooling,
+                "head_dropout": self.head_dropout}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ClassifierConfig:
+        """Rebuild from :meth:`to_dict`; a wrong model_type or unknown keys raise ValueError."""
+        data = dict(data)
+        kind = data.pop("model_type", None)
+        if kind != MODEL_TYPE:
+            raise ValueError(f"not a sequence classifier: model_type is {kind!r}, expected {MODEL_TYPE!r}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} key(s) {unknown}; known keys are {sorted(known)}")
+        missing = [name for name in ("encoder", "labels") if name not in data]
+        if missing:
+            raise ValueError(f"a sequence-classifier config needs {missing}")
+        return cls(**data)
+
+
+@dataclass
+class ClassifierOutput:
+    """What :meth:`SequenceClassifier.forward` returns; optional fields are None unless asked for."""
+
+    logits: torch.Tensor  # (B, T) scores, before the sigmoid (multi_label) or softmax (single_label)
+    loss: torch.Tensor | None = None  # mean BCE or CE over the batch, when labels are given (fp32)
+    hidden_states: tuple[torch.Tensor, ...] | None = None  # as EncoderOutput.hidden_states
+    attentions: tuple[torch.Tensor, ...] | None = None  # as EncoderOutput.attentions
+
+
+class ClassificationHead(nn.Module):
+    """Pool (B, L, D) → (B, D), dropout, linear D → T."""
+
+    def __init__(self, config: ClassifierConfig) -> None:
+        super().__init__()
+        self.pooling = config.pooling
+        self.dropout = nn.Dropout(config.head_dropout)
+        self.out = nn.Linear(config.encoder.hidden_size, config.num_labels)
+        nn.init.normal_(self.out.weight, std=INIT_STD)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+        """hidden (B, L, D), attention_mask (B, L) True = real token → logits (B, T)."""
+        if self.pooling == "cls" or attention_mask is None:
+            pooled = hidden[:, 0] if self.pooling == "cls" else hidden.mean(dim=1)  # (B, D)
+        else:
+            weights = attention_mask.to(hidden.dtype).unsqueeze(-1)  # (B, L, 1)
+            pooled = (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1)  # (B, D)
+        return self.out(self.dropout(pooled))
+
+
+class SequenceClassifier(PretrainedModel):
+    """SeqEncoder + classification head. Carries its tokenizer (``.tokenizer``); the encoder is ``.encoder``."""
+
+    config_class = ClassifierConfig
+
+    def __init__(self, config: ClassifierConfig, tokenizer: Any = None) -> None:
+        super().__init__()
+        self.config = config
+        self.tokenizer = tokenizer
+        self.encoder = SeqEncoder(config.encoder, tokenizer=tokenizer)
+        self.head = ClassificationHead(config)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                labels: torch.Tensor | None = None, output_hidden_states: bool = False,
+                output_attentions: bool = False) -> ClassifierOutput:
+        """input_ids (B, L), attention_mask (B, L) True = real token, labels (B, T) 0/1 or (B,) class ids."""
+        encoded = self.encoder(input_ids, attention_mask, output_hidden_states=output_hidden_states,
+                               output_attentions=output_attentions)
+        logits = self.head(encoded.last_hidden_state, attention_mask)  # (B, T)
+        loss = None if labels is None else self.loss(logits, labels)
+        return ClassifierOutput(logits, loss, encoded.hidden_states, encoded.attentions)
+
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The ``problem_type``'s loss of logits (B, T) against labels ((B, T) or (B,) for multi_label with T=1)."""
+        if self.config.problem_type == "single_label":
+            return F.cross_entropy(logits.float(), labels.long().view(-1))
+        return F.binary_cross_entropy_with_logits(logits.float(), labels.float().view_as(logits))
+
+    def predict_proba(self, logits: torch.Tensor) -> torch.Tensor:
+        """Probabilities (B, T) from logits (B, T): sigmoid per label, or softmax over labels."""
+        if self.config.problem_type == "single_label":
+            return torch.softmax(logits.float(), dim=-1)
+        return torch.sigmoid(logits.float())
+
+    @classmethod
+    def from_encoder(cls, pretrained: str | Path | nn.Module, labels: tuple[str, ...] | list[str], window: int,
+                     *, problem_type: str = "multi_label", pooling: str = "mean",
+                     head_dropout: float = 0.1) -> SequenceClassifier:
+        """A classifier whose encoder (and tokenizer) come from a pretrained model; the head is new.
+
+        Args:
+            pretrained: a model folder (a masked LM, a bare encoder or a classifier) or a loaded
+                model with an ``.encoder`` (or a :class:`SeqEncoder` itself).
+            labels, window, problem_type, pooling, head_dropout: the head's options (:class:`ClassifierConfig`).
+        """
+        if isinstance(pretrained, nn.Module):
+            source = pretrained
+        else:
+            source = _load_any(Path(pretrained))
+        encoder = source if isinstance(source, SeqEncoder) else getattr(source, "encoder", None)
+        if not isinstance(encoder, SeqEncoder):
+            raise ValueError(f"{type(source).__name__} has no SeqEncoder to start from")
+        config = ClassifierConfig(encoder.config, tuple(labels), problem_type=problem_type, window=window,
+                                  pooling=pooling, head_dropout=head_dropout)
+        model = cls(config, tokenizer=source.tokenizer)
+        model.encoder.load_state_dict(encoder.state_dict(), strict=True)
+        return model
+
+
+def _load_any(directory: Path) -> nn.Module:
+    """A model folder loaded as whatever its config.json says it is (masked LM, classifier or encoder)."""
+    import json
+
+    from seqformer.models.mlm import MODEL_TYPE as MLM_TYPE
+    from seqformer.models.mlm import MaskedLM
+    from seqformer.models.pretrained import CONFIG_FILE, load_pretrained
+
+    path = directory / CONFIG_FILE
+    kind = None
+    if path.is_file():
+        try:
+            kind = json.loads(path.read_text()).get("model_type")
+        except (json.JSONDecodeError, AttributeError) as err:
+            raise InputError(f"bad model config: {err}", path=path) from None
+    model_cls = {MLM_TYPE: MaskedLM, MODEL_TYPE: SequenceClassifier}.get(kind, SeqEncoder)
+    return load_pretrained(directory, model_cls=model_cls)

@@ -1,0 +1,293 @@
+"""Genome scanning: score overlapping windows on both strands, stitch them, call promoters.
+
+Axes: B windows per batch, T model outputs (labels). The core works on any *scorer*: a callable
+that takes a list of at most ``batch_size`` DNA strings (all ``window`` bases long) and returns
+their probabilities, shape (B,). :func:`classifier_scorer` makes one from a
+:class:`~seqformer.models.classifier.SequenceClassifier`; tests pass plain functions.
+
+Conventions (0-based, half-open coordinates):
+
+- **Tiling**: :mod:`seqformer.predict.windows` (step ``stride``, the last window flush with the end).
+- **N windows**: a window whose fraction of N bases exceeds ``max_n_fraction`` (0.5) is not scored
+  and covers nothing.
+- **Strands**: each window is scored as read (+) and reverse-complemented (-). Its score is the
+  **max** of the two; its strand is the strand of that max (+ on a tie).
+- **Stitching**: the per-base score is the **mean** of the scores of the scored windows covering
+  the base; bases no scored window covers have no score. The track is reported as maximal runs of
+  bases whose covering windows are the same (breakpoints at window starts and ends), merged with
+  their neighbours when the value, rounded to 4 decimals, is equal.
+- **Calls**: maximal contiguous runs of bases with per-base score >= ``threshold``, written as BED6:
+  name = the label scored (``promoter``), score = round(peak per-base probability x 1000), an int in
+  0..1000, strand = the strand of the highest-scoring window covering the call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from seqformer.errors import InputError
+from seqformer.io.atomic import atomic_open
+from seqformer.io.regions import Region
+from seqformer.io.sequence import reverse_complement
+from seqformer.predict.windows import Window, batched, check_tiling, count_windows, tile
+
+Scorer = Callable[[Sequence[str]], np.ndarray]  # list of B window strings -> probabilities (B,)
+
+MAX_N_FRACTION = 0.5  # windows with more N than this are skipped
+TRACK_DECIMALS = 4  # bedGraph values are rounded to this many decimals
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Bases ``[start, end)`` all covered by the same scored windows."""
+
+    start: int
+    end: int
+    value: float  # mean score of the covering windows
+    best: float  # highest covering window score
+    strand: str  # strand of that window
+
+
+@dataclass(frozen=True)
+class Call:
+    """One promoter call: a contiguous above-threshold stretch."""
+
+    chrom: str
+    start: int
+    end: int
+    peak: float  # highest per-base probability in the call
+    strand: str  # strand of the highest-scoring window covering it
+
+    @property
+    def bed_score(self) -> int:
+        """The peak probability x 1000, rounded, as BED's 0..1000 integer score."""
+        return int(min(1000, max(0, round(self.peak * 1000))))
+
+
+@dataclass
+class ScanResult:
+    """Summary of one scan."""
+
+    region: str  # samtools-style, 1-based inclusive
+    bases: int  # length of the region
+    window: int
+    stride: int
+    windows: int  # windows tiling the region
+    scored: int  # windows scored (both strands each)
+    skipped: int  # windows skipped as mostly N
+    calls: int
+    called_bases: int
+    seconds: float
+    max_batch: int = 0  # largest batch handed to the scorer (<= batch_size)
+
+    @property
+    def bases_per_s(self) -> float:
+        return self.bases / self.seconds if self.seconds else 0.0
+
+    @property
+    def windows_per_s(self) -> float:
+        return self.windows / self.seconds if self.seconds else 0.0
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "bases_per_s": self.bases_per_s, "windows_per_s": self.windows_per_s}
+
+
+class Stitcher:
+    """Turns scored windows, added in start order, into :class:`Segment` s (see module docstring).
+
+    Only the windows still covering the current position are kept (at most window/stride + 1).
+    """
+
+    def __init__(self) -> None:
+        self.active: deque[tuple[int, int, float, str]] = deque()  # (start, end, score, strand)
+        self.pos: int | None = None
+
+    def add(self, start: int, end: int, score: float, strand: str) -> Iterator[Segment]:
+        """Add a window (its start >= every earlier start); yield the segments now final."""
+        if self.pos is not None and start < self.pos:
+            raise ValueError(f"windows must come in start order: {start} after {self.pos}")
+        yield from self.flush(start)
+        self.pos = start
+        self.active.append((start, end, score, strand))
+
+    def flush(self, upto: int | None = None) -> Iterator[Segment]:
+        """Yield the segments before ``upto`` (everything when None)."""
+        while self.active and (upto is None or self.pos < upto):
+            nxt = min(w[1] for w in self.active)
+            if upto is not None:
+                nxt = min(nxt, upto)
+            scores = [w[2] for w in self.active]
+            best = max(self.active, key=lambda w: (w[2], w[3] == "+"))
+            yield Segment(self.pos, nxt, float(np.mean(scores)), best[2], best[3])
+            self.pos = nxt
+            while self.active and self.active[0][1] <= self.pos:
+                self.active.popleft()
+        if upto is not None and self.pos is not None:
+            self.pos = max(self.pos, upto)
+
+
+def call_peaks(chrom: str, segments: Iterator[Segment], threshold: float) -> Iterator[Call]:
+    """Maximal contiguous runs of segments with value >= ``threshold`` as :class:`Call` s."""
+    run: list | None = None  # [start, end, peak, best, strand]
+    for seg in segments:
+        above = seg.value >= threshold
+        if run is not None and (not above or seg.start != run[1]):
+            yield Call(chrom, run[0], run[1], run[2], run[4])
+            run = None
+        if not above:
+            continue
+        if run is None:
+            run = [seg.start, seg.end, seg.value, seg.best, seg.strand]
+        else:
+            run[1] = seg.end
+            run[2] = max(run[2], seg.value)
+            if seg.best > run[3]:
+                run[3], run[4] = seg.best, seg.strand
+    if run is not None:
+        yield Call(chrom, run[0], run[1], run[2], run[4])
+
+
+def score_strands(scorer: Scorer, windows: Sequence[Window]) -> tuple[np.ndarray, list[str]]:
+    """Each window's score (max over + and -) and its strand."""
+    seqs = [w.seq for w in windows]
+    plus = np.asarray(scorer(seqs), dtype=np.float64).reshape(len(seqs))
+    minus = np.asarray(scorer([reverse_complement(s) for s in seqs]), dtype=np.float64).reshape(len(seqs))
+    strands = ["+" if p >= m else "-" for p, m in zip(plus, minus)]
+    return np.maximum(plus, minus), strands
+
+
+def scan_segments(scorer: Scorer, windows: Iterator[Window], *, batch_size: int = 64,
+                  max_n_fraction: float = MAX_N_FRACTION, stats: dict | None = None,
+                  on_batch: Callable[[int, int], None] | None = None) -> Iterator[Segment]:
+    """Score ``windows`` (in start order) in batches and yield the stitched segments, streaming.
+
+    Args:
+        scorer: window strings -> probabilities (B,); called with at most ``batch_size`` strings.
+        windows: e.g. from :func:`~seqformer.predict.windows.tile`.
+        batch_size: windows per scorer call.
+        max_n_fraction: windows with a larger fraction of N are skipped.
+        stats: if given, updated with ``scored``, ``skipped``, ``max_batch``.
+        on_batch: called as ``on_batch(windows_done, last_base_done)`` after each batch.
+    """
+    stats = stats if stats is not None else {}
+    stats.update(scored=0, skipped=0, max_batch=0)
+    stitcher = Stitcher()
+    seen = 0
+
+    def keep(items: Iterator[Window]) -> Iterator[Window]:
+        nonlocal seen
+        for w in items:
+            seen += 1
+            if w.n_fraction > max_n_fraction:
+                stats["skipped"] += 1
+                continue
+            yield w
+
+    for batch in batched(keep(windows), batch_size):
+        scores, strands = score_strands(scorer, batch)
+        stats["scored"] += len(batch)
+        stats["max_batch"] = max(stats["max_batch"], len(batch))
+        for w, score, strand in zip(batch, scores, strands):
+            yield from stitcher.add(w.start, w.end, float(score), strand)
+        if on_batch is not None:
+            on_batch(seen, batch[-1].end)
+    yield from stitcher.flush()
+
+
+def _tee_outputs(chrom: str, segments: Iterator[Segment], threshold: float, name: str, bed,
+                 bedgraph) -> tuple[int, int]:
+    """Write calls to ``bed`` and the merged track to ``bedgraph`` (or not), as segments stream by."""
+    calls = bases = 0
+    track_run: list | None = None
+
+    def write_track(run):
+        if bedgraph is not None:
+            bedgraph.write(f"{chrom}\t{run[0]}\t{run[1]}\t{run[2]:g}\n")
+
+    def tracked(items: Iterator[Segment]) -> Iterator[Segment]:
+        nonlocal track_run
+        for seg in items:
+            value = round(seg.value, TRACK_DECIMALS)
+            if track_run is not None and track_run[1] == seg.start and track_run[2] == value:
+                track_run[1] = seg.end
+            else:
+                if track_run is not None:
+                    write_track(track_run)
+                track_run = [seg.start, seg.end, value]
+            yield seg
+
+    for call in call_peaks(chrom, tracked(segments), threshold):
+        bed.write(f"{chrom}\t{call.start}\t{call.end}\t{name}\t{call.bed_score}\t{call.strand}\n")
+        calls += 1
+        bases += call.end - call.start
+    if track_run is not None:
+        write_track(track_run)
+    return calls, bases
+
+
+def scan_region(scorer: Scorer, genome, region: Region, window: int, out: str | Path, *,
+                bedgraph: str | Path | None = None, threshold: float = 0.5, stride: int | None = None,
+                batch_size: int = 64, max_n_fraction: float = MAX_N_FRACTION, name: str = "promoter",
+                on_batch: Callable[[int, int], None] | None = None) -> ScanResult:
+    """Scan ``region`` of ``genome`` with ``scorer``; write calls (BED6) and optionally a bedGraph.
+
+    Both files are written to temporary files beside their targets as the scan goes and renamed
+    into place at the end, so a failed scan leaves no outputs. Calls are in start order on one
+    contig, hence sorted.
+    """
+    stride = max(1, window // 2) if stride is None else stride
+    check_tiling(region, window, stride)
+    if not 0.0 <= threshold <= 1.0:
+        raise InputError(f"--threshold must be a probability in [0, 1], got {threshold}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    stats: dict = {}
+    began = time.perf_counter()
+    with contextlib.ExitStack() as stack:
+        bed = stack.enter_context(atomic_open(out))
+        track = None
+        if bedgraph is not None:
+            track = stack.enter_context(atomic_open(bedgraph))
+            track.write(f'track type=bedGraph name="{name}" description="{name} probability, {region}"\n')
+        segments = scan_segments(scorer, tile(genome, region, window, stride), batch_size=batch_size,
+                                 max_n_fraction=max_n_fraction, stats=stats, on_batch=on_batch)
+        calls, called = _tee_outputs(region.chrom, segments, threshold, name, bed, track)
+    return ScanResult(str(region), len(region), window, stride, count_windows(region.start, region.end, window, stride),
+                      stats["scored"], stats["skipped"], calls, called, time.perf_counter() - began,
+                      stats["max_batch"])
+
+
+def scan_genome(model, genome, region: Region | str, out: str | Path, *, label: str = "promoter",
+                window: int | None = None, **options) -> ScanResult:
+    """Scan ``region`` with a :class:`SequenceClassifier` (or any scorer callable plus ``window``).
+
+    Args:
+        model: a loaded classifier (its ``config.window`` sets the window), or a :data:`Scorer`.
+        genome: a :class:`~seqformer.io.Genome`.
+        region: a :class:`Region` or a samtools-style string checked against the genome.
+        out: the calls' BED6 path.
+        label: the model output to scan for.
+        window: bases per window; required for a plain scorer, else the model's.
+        **options: ``bedgraph``, ``threshold``, ``stride``, ``batch_size``, ``max_n_fraction``, ``on_batch``
+            of :func:`scan_region`.
+    """
+    from torch import nn
+
+    from seqformer.predict.scorer import classifier_scorer
+
+    if isinstance(region, str):
+        region = genome.region(region)
+    if isinstance(model, nn.Module):
+        scorer, window = classifier_scorer(model, label), window or model.config.window
+    else:
+        scorer = model
+        if window is None:
+            raise ValueError("a plain scorer needs window=")
+    return scan_region(scorer, genome, region, window, out, name=label, **options)

@@ -1,0 +1,102 @@
+"""The promoter CLI end to end: data promoters → finetune promoter → evaluate promoter, and its errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+import torch
+from helpers import cli_error, cli_ok
+
+from seqformer.models import EncoderConfig, MaskedLM, MaskedLMConfig
+from seqformer.models.classifier import SequenceClassifier
+from seqformer.tokenizers import KmerTokenizer
+
+SPLITS = ["--region", "chr20:1-6000", "--val-region", "chr20:2001-4000", "--test-region", "chr20:4001-6000",
+          "--min-distance", "300", "--negatives-per-positive", "2"]
+TINY = ["--kmer", "3", "--hidden", "16", "--layers", "1", "--heads", "2", "--batch-size", "4", "--device", "cpu",
+        "--quiet"]
+
+
+@pytest.fixture
+def fixture(data_dir):
+    return data_dir / "promoters" / "genome.fa", data_dir / "promoters" / "tss.bed"
+
+
+@pytest.fixture
+def dataset(fixture, tmp_path):
+    genome, tss = fixture
+    out = tmp_path / "data"
+    cli_ok("data", "promoters", "--genome", genome, "--tss", tss, "--out", out, *SPLITS)
+    return out
+
+
+def test_build_finetune_evaluate(dataset, tmp_path):
+    model_dir, eval_dir = tmp_path / "model", tmp_path / "eval"
+    printed = cli_ok("finetune", "promoter", "--data", dataset, "--out", model_dir, "--max-steps", "2", *TINY)
+    assert "best epoch 1 (step 2 of 2)" in printed
+    assert sorted(p.name for p in model_dir.iterdir()) == ["config.json", "finetune.json", "metrics.csv",
+                                                           "model.safetensors", "tokenizer.json"]
+    with open(model_dir / "metrics.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["step"] for row in rows] == ["1", "2"] and rows[1]["val_auroc"] != ""
+    model = SequenceClassifier.from_pretrained(model_dir)
+    assert model.config.labels == ("promoter",) and model.config.window == 300
+    assert json.loads((model_dir / "finetune.json").read_text())["options"]["max_steps"] == 2
+
+    printed = cli_ok("evaluate", "promoter", "--data", dataset, "--model", model_dir, "--out", eval_dir,
+                     "--json", "--device", "cpu")
+    result = json.loads(printed)
+    assert sorted(p.name for p in eval_dir.iterdir()) == ["metrics.json", "pr.png", "roc.png"]
+    assert json.loads((eval_dir / "metrics.json").read_text()) == result
+    assert result["counts"] == {"promoter": 2, "background": 4}
+    assert sorted(result["metrics"]) == ["4-mer logistic regression", "model"]
+    for scores in result["metrics"].values():
+        assert sorted(scores) == ["auprc", "auroc", "f1", "mcc"]
+    assert (eval_dir / "roc.png").read_bytes()[:4] == b"\x89PNG"
+    assert "AUROC" in cli_ok("evaluate", "promoter", "--data", dataset, "--model", model_dir, "--device", "cpu")
+
+
+def test_finetune_from_a_pretrained_encoder(dataset, tmp_path):
+    tokenizer = KmerTokenizer(3, 1)
+    encoder = EncoderConfig.for_tokenizer(tokenizer, hidden_size=16, num_layers=1, num_heads=2, ffn_size=32)
+    torch.manual_seed(3)
+    MaskedLM(MaskedLMConfig(encoder), tokenizer=tokenizer).save_pretrained(tmp_path / "mlm")
+    cli_ok("finetune", "promoter", "--data", dataset, "--out", tmp_path / "model", "--init", tmp_path / "mlm",
+           "--max-steps", "1", *TINY)
+    assert SequenceClassifier.from_pretrained(tmp_path / "model").config.encoder == encoder
+
+
+def test_data_errors_are_one_line_and_write_nothing(fixture, tmp_path):
+    genome, tss = fixture
+    out = tmp_path / "data"
+    (tmp_path / "numeric.bed").write_text("20\t100\t101\tt\t0\t+\n")
+    line = cli_error("data", "promoters", "--genome", genome, "--tss", tmp_path / "numeric.bed", "--out", out)
+    assert "contig '20' not in genome.fa; did you mean 'chr20'?" in line
+    line = cli_error("data", "promoters", "--genome", genome, "--tss", tss, "--out", out, "--region", "chr20:1-500")
+    assert "no TSS of the BED lies in chr20:1-500" in line
+    (tmp_path / "edge.bed").write_text("chr20\t100\t101\tt\t0\t+\nchr20\t5990\t5991\tu\t0\t-\n")
+    line = cli_error("data", "promoters", "--genome", genome, "--tss", tmp_path / "edge.bed", "--out", out)
+    assert "no windows left" in line and "2 off contig" in line
+    assert "start 5 is after end 1" in cli_error("data", "promoters", "--genome", genome, "--tss", tss, "--out", out,
+                                                 "--test-region", "chr20:5-1")
+    assert "overlap" in cli_error("data", "promoters", "--genome", genome, "--tss", tss, "--out", out,
+                                  "--test-region", "chr20")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["edge.bed", "numeric.bed"]
+
+
+def test_finetune_and_evaluate_errors(dataset, fixture, tmp_path):
+    assert "not a promoter data folder" in cli_error("finetune", "promoter", "--data", tmp_path, "--out",
+                                                      tmp_path / "m", *TINY)
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("")
+    assert "not empty" in cli_error("finetune", "promoter", "--data", dataset, "--out", tmp_path / "full", *TINY)
+    assert "--arch must be one of" in cli_error("finetune", "promoter", "--data", dataset, "--out", tmp_path / "m", *TINY,
+                               "--arch", "lstm")
+    tokenizer = KmerTokenizer(3, 1)
+    encoder = EncoderConfig.for_tokenizer(tokenizer, hidden_size=16, num_layers=1, num_heads=2, ffn_size=32)
+    MaskedLM(MaskedLMConfig(encoder), tokenizer=tokenizer).save_pretrained(tmp_path / "mlm")
+    line = cli_error("evaluate", "promoter", "--data", dataset, "--model", tmp_path / "mlm")
+    assert "not a sequence classifier: model_type is 'masked-lm'" in line
+    assert not (tmp_path / "m").exists()

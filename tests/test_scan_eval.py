@@ -1,0 +1,77 @@
+"""Promoter calls against TSSs (seqformer.evaluation.scan and `seqformer evaluate scan`), exact."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from helpers import cli_error, cli_ok
+
+from seqformer.evaluation.scan import evaluate_calls
+from seqformer.io import read_bed
+from seqformer.io.regions import Region
+
+TSS = "chr1\t500\t501\nchr1\t1100\t1101\nchr1\t1500\t1501\nchr1\t2900\t2901\nchr1\t3050\t3051\nchr2\t1200\t1201\n"
+CALLS = (
+    "chr1\t1150\t1200\tpromoter\t900\t+\n"  # 50 from TSS 1100: near
+    "chr1\t1700\t1800\tpromoter\t800\t-\n"  # 200 from TSS 1500: false
+    "chr1\t2990\t3010\tpromoter\t700\t+\n"  # 90 from 2900 (and 41 from 3050, outside the region): near
+    "chr1\t3200\t3300\tpromoter\t600\t+\n"  # outside the region: ignored
+    "chr2\t1200\t1300\tpromoter\t600\t+\n"  # another contig: ignored
+    "chr1\t900\t1001\tpromoter\t500\t+\n"  # overlaps the region by one base; exactly 100 from TSS 1100
+)
+
+
+@pytest.fixture
+def beds(tmp_path):
+    (tmp_path / "tss.bed").write_text(TSS)
+    (tmp_path / "calls.bed").write_text(CALLS)
+    return tmp_path / "calls.bed", tmp_path / "tss.bed"
+
+
+def test_metrics_exact(beds):
+    calls, tss = (read_bed(p) for p in beds)
+    m = evaluate_calls(calls, tss, Region("chr1", 1000, 3000), distance=100)
+    assert (m.tss, m.tss_found, m.calls, m.calls_near_tss, m.false_calls) == (3, 2, 4, 3, 1)
+    assert m.sensitivity == pytest.approx(2 / 3) and m.precision == 0.75
+    assert m.false_per_100kb == pytest.approx(1 / 2000 * 100_000)  # 50.0
+
+
+def test_distance_bound_is_inclusive(beds):
+    calls, tss = (read_bed(p) for p in beds)
+    m = evaluate_calls(calls, tss, Region("chr1", 1000, 3000), distance=99)
+    assert (m.tss_found, m.calls_near_tss, m.false_calls) == (2, 2, 2)
+
+
+def test_tss_inside_a_call_is_distance_zero():
+    import pandas as pd
+
+    calls = pd.DataFrame({"chrom": ["c"], "start": [100], "end": [200]})
+    tss = pd.DataFrame({"chrom": ["c"] * 4, "start": [99, 100, 199, 200], "end": [100, 101, 200, 201]})
+    m = evaluate_calls(calls, tss, Region("c", 0, 1000), distance=0)
+    assert (m.tss, m.tss_found, m.calls_near_tss) == (4, 2, 1)
+
+
+def test_no_calls_and_no_tss_give_nan():
+    import pandas as pd
+
+    empty = pd.DataFrame({"chrom": [], "start": [], "end": []})
+    m = evaluate_calls(empty, empty, Region("c", 0, 1000))
+    assert m.calls == m.tss == 0 and math.isnan(m.precision) and math.isnan(m.sensitivity)
+    assert m.false_per_100kb == 0.0
+
+
+def test_cli_json(beds):
+    calls, tss = beds
+    out = json.loads(cli_ok("evaluate", "scan", "--calls", calls, "--tss", tss, "--region", "chr1:1001-3000",
+                            "--distance", "100", "--json"))
+    assert out["sensitivity"] == pytest.approx(2 / 3) and out["precision"] == 0.75
+    assert out["false_per_100kb"] == pytest.approx(50.0) and out["region"] == "chr1:1001-3000"
+    assert "sensitivity" in cli_ok("evaluate", "scan", "--calls", calls, "--tss", tss, "--region", "chr1:1001-3000")
+
+
+def test_cli_errors(beds, tmp_path):
+    calls, tss = beds
+    assert "malformed region" in cli_error("evaluate", "scan", "--calls", calls, "--tss", tss, "--region", "chr1:x")
+    cli_error("evaluate", "scan", "--calls", tmp_path / "missing.bed", "--tss", tss, "--region", "chr1:1-10")
