@@ -71,6 +71,13 @@ def test_cli_json(beds):
     assert "sensitivity" in cli_ok("evaluate", "scan", "--calls", calls, "--tss", tss, "--region", "chr1:1001-3000")
 
 
+def test_cli_writes_the_metrics_file(beds, tmp_path):
+    calls, tss = beds
+    printed = json.loads(cli_ok("evaluate", "scan", "--calls", calls, "--tss", tss, "--region", "chr1:1001-3000",
+                                "--distance", "100", "--json", "--out", tmp_path / "m" / "scan.json"))
+    assert json.loads((tmp_path / "m" / "scan.json").read_text()) == printed
+
+
 def test_cli_errors(beds, tmp_path):
     calls, tss = beds
     assert "malformed region" in cli_error("evaluate", "scan", "--calls", calls, "--tss", tss, "--region", "chr1:x")

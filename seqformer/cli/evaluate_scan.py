@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Optional
 
 import typer
 from rich.console import Console
@@ -19,13 +20,18 @@ def scan(
     region: str = typer.Option(..., "--region", help="The scanned region, 1-based inclusive, e.g. chr20:1-4000000."),
     distance: int = typer.Option(500, "--distance", min=0, help="Bases allowed between a call and a TSS."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Also write the metrics to this JSON file."),
 ) -> None:
     """Sensitivity (TSSs with a call nearby), precision and false calls per 100 kb."""
     from seqformer.evaluation.scan import evaluate_calls
-    from seqformer.io import parse_region, read_bed
+    from seqformer.io import atomic_open, parse_region, read_bed
 
     target = parse_region(region)
     metrics = evaluate_calls(read_bed(calls), read_bed(tss), target, distance)
+    if out is not None:
+        with atomic_open(out) as handle:
+            json.dump(metrics.to_dict(), handle, indent=2)
+            handle.write("\n")
     if json_out:
         typer.echo(json.dumps(metrics.to_dict()))
         return
