@@ -46,6 +46,10 @@ class KmerLogisticRegression:
 
     def fit(self, seqs: Sequence[str], labels: Sequence[int] | np.ndarray) -> KmerLogisticRegression:
         """Fit on sequences and 0/1 labels; returns self."""
+        return self.fit_features(kmer_spectrum(seqs, self.k), labels)
+
+    def fit_features(self, spectra: np.ndarray, labels: Sequence[int] | np.ndarray) -> KmerLogisticRegression:
+        """Fit on precomputed (N, 4**k) spectra (:func:`kmer_spectrum`) and 0/1 labels; returns self."""
         y = np.asarray(labels, dtype=int)
         folds = min(5, int(np.bincount(y, minlength=2).min()))
         if folds >= 2:
@@ -54,7 +58,7 @@ class KmerLogisticRegression:
         else:
             classifier = LogisticRegression(C=1.0, max_iter=2000, random_state=self.seed)
         self.pipeline = make_pipeline(StandardScaler(), classifier)
-        self.pipeline.fit(kmer_spectrum(seqs, self.k), y)
+        self.pipeline.fit(spectra, y)
         return self
 
     @property
@@ -67,6 +71,10 @@ class KmerLogisticRegression:
 
     def predict_proba(self, seqs: Sequence[str]) -> np.ndarray:
         """(N,) probability of label 1 for each sequence."""
+        return self.predict_proba_features(kmer_spectrum(seqs, self.k))
+
+    def predict_proba_features(self, spectra: np.ndarray) -> np.ndarray:
+        """(N,) probability of label 1 from precomputed spectra."""
         if self.pipeline is None:
             raise ValueError("fit the baseline before predicting")
-        return self.pipeline.predict_proba(kmer_spectrum(seqs, self.k))[:, 1]
+        return self.pipeline.predict_proba(spectra)[:, 1]

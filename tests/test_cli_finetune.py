@@ -87,7 +87,7 @@ def test_data_errors_are_one_line_and_write_nothing(fixture, tmp_path):
 
 
 def test_finetune_and_evaluate_errors(dataset, fixture, tmp_path):
-    assert "not a promoter data folder" in cli_error("finetune", "promoter", "--data", tmp_path, "--out",
+    assert "not a data folder: dataset.json is missing" in cli_error("finetune", "promoter", "--data", tmp_path, "--out",
                                                       tmp_path / "m", *TINY)
     (tmp_path / "full").mkdir()
     (tmp_path / "full" / "x").write_text("")

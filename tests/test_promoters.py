@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
+from data_prep.background import GC_BINS
+from data_prep.background import match_gc as _match_gc
 from data_prep.promoters import (
-    GC_BINS,
     PromoterDataParams,
-    _match_gc,
     build_promoter_dataset,
     read_windows,
     window_bounds,

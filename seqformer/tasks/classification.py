@@ -1,0 +1,327 @@
+"""Fine-tuning a :class:`SequenceClassifier` on a labelled-window data folder (any number of targets).
+
+Axes: B batch, L tokens, N windows, T targets.
+
+Every window task (promoters, chromatin profiles, TF binding) trains and is scored here; the task
+modules add their defaults and reports. A data folder (:mod:`seqformer.data.windows`) gives the
+windows' bases and 0/1 targets per split.
+
+- :func:`finetune_classifier` trains with binary cross-entropy per target through the engine's loop
+  (:func:`seqformer.training.loop.train`: AdamW, warm-up + cosine, clipping, metrics), optionally
+  with per-target positive weights ``n_negative / n_positive`` of the train split; one validation
+  per epoch, keeping the epoch with the best mean validation AUROC over targets. Training windows
+  are read on a random strand (reverse-complement augmentation). Single process only.
+- :func:`predict_probs` gives the model's (N, T) probabilities for a list of windows.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from seqformer.data.loader import derived_seed
+from seqformer.data.windows import LabelledWindows, WindowData, load_window_splits, read_window_data
+from seqformer.errors import InputError
+from seqformer.io import reverse_complement
+from seqformer.io.atomic import atomic_open, temp_dir_beside
+from seqformer.models.classifier import ClassifierConfig, SequenceClassifier
+from seqformer.models.config import EncoderConfig
+from seqformer.tokenizers import KmerTokenizer
+
+TRAIN_STREAM, FLIP_STREAM = 11, 12  # last part of the seeds: epoch order, strand flips
+FINETUNE_CONFIG = "finetune.json"
+METRICS_FILE = "metrics.csv"
+
+
+@dataclass(frozen=True)
+class FinetuneOptions:
+    """A fine-tuning run: model shape (ignored with ``init``), schedule and device."""
+
+    arch: str = "dense"  # attention kind: dense, bigbird, performer-softmax or performer-relu
+    kmer: int = 6  # k of the k-mer tokens
+    kmer_stride: int = 1  # 1 = overlapping k-mers (DNABERT), k = non-overlapping (a k-th as many tokens)
+    hidden_size: int = 128  # D: encoder width
+    num_layers: int = 2  # encoder blocks
+    num_heads: int = 4  # attention heads
+    ffn_size: int | None = None  # MLP width; None = 4 * hidden_size
+    dropout: float = 0.1  # encoder dropout while training
+    head_dropout: float = 0.1  # dropout on the pooled representation
+    pooling: str = "mean"  # "mean" over real tokens or "cls"
+    epochs: int = 10  # epochs over the train split (unless max_steps)
+    max_steps: int | None = None  # optimizer steps; overrides epochs
+    batch_size: int = 32  # windows per step
+    lr: float = 3e-4  # peak AdamW learning rate
+    warmup_fraction: float = 0.1  # share of the steps spent warming up
+    weight_decay: float = 0.01  # AdamW decay of matrices
+    pos_weight: bool = False  # weight each target's positives by n_negative / n_positive (train split)
+    device: str = "auto"  # auto, cpu or cuda
+    seed: int = 0  # initialisation, epoch order and strand flips
+    rc_augment: bool = True  # read each training window on a random strand
+    threads: int | None = None  # torch CPU threads; None = torch's default
+
+
+@dataclass
+class FinetuneResult:
+    """What :func:`finetune_classifier` returns."""
+
+    model_dir: Path  # the saved classifier folder
+    best_step: int  # the step (end of an epoch) whose weights were kept
+    best_epoch: int  # 1-based epoch of best_step
+    validation: dict[str, float]  # validation metrics of that epoch
+    steps: int  # optimizer steps run
+
+
+# --- batches and prediction ------------------------------------------------------------------
+@dataclass
+class LabelledBatch:
+    """Token ids, mask and 0/1 targets of a batch of windows."""
+
+    input_ids: torch.Tensor  # (B, L) int64
+    attention_mask: torch.Tensor  # (B, L) bool
+    labels: torch.Tensor  # (B, T) float 0/1
+
+    @property
+    def num_tokens(self) -> int:
+        """Real (not padding) tokens."""
+        return int(self.attention_mask.sum())
+
+    def to(self, device, non_blocking: bool = False) -> LabelledBatch:
+        """The same batch on ``device``."""
+        return LabelledBatch(*(t.to(device, non_blocking=non_blocking)
+                               for t in (self.input_ids, self.attention_mask, self.labels)))
+
+
+def encode(tokenizer, seqs: Sequence[str], labels: np.ndarray) -> LabelledBatch:
+    """Tokenise a batch of windows with their (B, T) targets."""
+    encoded = tokenizer.batch_encode(list(seqs))
+    targets = torch.as_tensor(np.asarray(labels), dtype=torch.float32).reshape(len(seqs), -1)
+    return LabelledBatch(encoded.input_ids, encoded.attention_mask, targets)
+
+
+@torch.no_grad()
+def predict_probs(model: SequenceClassifier, seqs: Sequence[str], *, batch_size: int = 64,
+                  device: torch.device | str = "cpu") -> np.ndarray:
+    """(N, T) probabilities of each window."""
+    model.to(device).eval()
+    out = []
+    for i in range(0, len(seqs), batch_size):
+        encoded = model.tokenizer.batch_encode(list(seqs[i:i + batch_size])).to(device)
+        logits = model(encoded.input_ids, encoded.attention_mask).logits  # (B, T)
+        out.append(model.predict_proba(logits).cpu().numpy())
+    return np.concatenate(out) if out else np.empty((0, model.config.num_labels))
+
+
+# --- training --------------------------------------------------------------------------------
+class ClassifierLoss(nn.Module):
+    """Wraps a classifier: forward(batch) is the mean BCE over targets, positives weighted (what the loop sees)."""
+
+    def __init__(self, model: SequenceClassifier, pos_weight: torch.Tensor | None = None) -> None:
+        super().__init__()
+        self.model = model
+        self.register_buffer("pos_weight", pos_weight, persistent=False)
+
+    def forward(self, batch: LabelledBatch) -> torch.Tensor:
+        logits = self.model(batch.input_ids, batch.attention_mask).logits  # (B, T)
+        return nn.functional.binary_cross_entropy_with_logits(logits.float(), batch.labels,
+                                                              pos_weight=self.pos_weight)
+
+
+def positive_weights(labels: np.ndarray) -> np.ndarray:
+    """(T,) n_negative / n_positive of each target (1 where a target has no positive)."""
+    positives = labels.sum(axis=0).astype(np.float64)
+    return np.where(positives > 0, (len(labels) - positives) / np.maximum(positives, 1), 1.0)
+
+
+def mean_auroc(labels: np.ndarray, probs: np.ndarray) -> tuple[float, float]:
+    """Mean AUROC and mean AUPRC over the targets that have both classes (NaN when none has)."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    aurocs, auprcs = [], []
+    for t in range(labels.shape[1]):
+        if len(np.unique(labels[:, t])) == 2:
+            aurocs.append(roc_auc_score(labels[:, t], probs[:, t]))
+            auprcs.append(average_precision_score(labels[:, t], probs[:, t]))
+    return (float(np.mean(aurocs)), float(np.mean(auprcs))) if aurocs else (float("nan"), float("nan"))
+
+
+class WindowTask:
+    """Shuffled epochs of training windows (random strand), validation AUROC: a loop ``Task``."""
+
+    def __init__(self, train: LabelledWindows, val: LabelledWindows, tokenizer, *, batch_size: int,
+                 seed: int = 0, rc_augment: bool = True, pos_weight: np.ndarray | None = None) -> None:
+        self.train, self.val, self.tokenizer = train, val, tokenizer
+        self.batch_size, self.seed, self.rc_augment = batch_size, seed, rc_augment
+        self.pos_weight = pos_weight
+        self.steps_per_epoch = math.ceil(len(train) / batch_size)
+        self.last: dict[str, float] = {}  # the metrics of the latest validation
+        self._probs = np.empty((0, train.labels.shape[1]))
+
+    def train_batch(self, index: int, rank: int, world_size: int) -> LabelledBatch:
+        """Batch ``index``: epoch ``index // steps_per_epoch``'s shuffled order, a random strand per window."""
+        epoch, j = divmod(index, self.steps_per_epoch)
+        order = np.random.default_rng(derived_seed(self.seed, epoch, TRAIN_STREAM)).permutation(len(self.train))
+        picked = order[j * self.batch_size:(j + 1) * self.batch_size]
+        seqs = [self.train.seqs[i] for i in picked]
+        if self.rc_augment:
+            flips = np.random.default_rng(derived_seed(self.seed, index, rank, FLIP_STREAM)).random(len(seqs)) < 0.5
+            seqs = [reverse_complement(s) if flip else s for s, flip in zip(seqs, flips)]
+        return encode(self.tokenizer, seqs, self.train.labels[picked])
+
+    def loss_module(self, model: nn.Module) -> nn.Module:
+        """``model`` wrapped so that forward(batch) returns the (weighted) BCE loss."""
+        weight = None if self.pos_weight is None else torch.as_tensor(self.pos_weight, dtype=torch.float32)
+        return ClassifierLoss(model, weight)
+
+    def validation_sums(self, model: nn.Module, rank: int, world_size: int,
+                        device: torch.device) -> dict[str, float]:
+        """Unweighted BCE sum and count over the validation windows; keeps the probabilities for the AUROC."""
+        if world_size != 1:
+            raise InputError("classifier fine-tuning runs in one process (validation AUROC is not additive)")
+        probs = predict_probs(model, self.val.seqs, batch_size=max(self.batch_size, 64), device=device)
+        self._probs = probs
+        y = self.val.labels
+        p = np.clip(probs.astype(np.float64), 1e-7, 1 - 1e-7)
+        return {"loss_sum": float(-(y * np.log(p) + (1 - y) * np.log(1 - p)).mean(axis=1).sum()),
+                "count": float(len(y)), "correct": float(((probs >= 0.5) == (y == 1)).mean(axis=1).sum())}
+
+    def validation_metrics(self, sums: dict[str, float]) -> dict[str, float]:
+        """val_loss, val_accuracy (mean over targets), val_auroc and val_auprc (means over targets)."""
+        n = max(sums["count"], 1)
+        auroc, auprc = mean_auroc(self.val.labels, self._probs)
+        self.last = {"val_loss": sums["loss_sum"] / n, "val_accuracy": sums["correct"] / n,
+                     "val_auroc": auroc, "val_auprc": auprc}
+        return dict(self.last)
+
+
+def build_classifier(options: FinetuneOptions, targets: Sequence[str], window: int,
+                     init: str | Path | None = None) -> SequenceClassifier:
+    """A fresh classifier of ``options``' shape, or one whose encoder comes from ``init`` (a model folder)."""
+    torch.manual_seed(options.seed)
+    if init is not None:
+        return SequenceClassifier.from_encoder(init, tuple(targets), window, pooling=options.pooling,
+                                               head_dropout=options.head_dropout)
+    try:
+        tokenizer = KmerTokenizer(options.kmer, options.kmer_stride)
+        encoder = EncoderConfig.for_tokenizer(
+            tokenizer, hidden_size=options.hidden_size, num_layers=options.num_layers,
+            num_heads=options.num_heads, ffn_size=options.ffn_size or 4 * options.hidden_size,
+            dropout=options.dropout, attention=options.arch, max_length=max(tokenizer.num_tokens(window), 16),
+            seed=options.seed)
+        config = ClassifierConfig(encoder, tuple(targets), window=window, pooling=options.pooling,
+                                  head_dropout=options.head_dropout)
+    except ValueError as err:
+        raise InputError(f"model: {err}") from None
+    return SequenceClassifier(config, tokenizer=tokenizer)
+
+
+def check_both_classes(windows: LabelledWindows, split: str, targets: Sequence[str], where: Path) -> None:
+    """InputError naming the first target with only one class in ``split``."""
+    for t, name in enumerate(targets):
+        if len(np.unique(windows.labels[:, t])) < 2:
+            what = "positive and negative" if len(targets) > 1 else "promoter and background"
+            raise InputError(f"the {split} split needs both {what} windows" +
+                             (f" of target {name!r}" if len(targets) > 1 else ""), path=where)
+
+
+def finetune_classifier(data: WindowData | str | Path, out: str | Path,
+                        options: FinetuneOptions = FinetuneOptions(), *, init: str | Path | None = None,
+                        quiet: bool = False) -> FinetuneResult:
+    """Fine-tune a classifier on a data folder; write the best epoch's model folder to ``out``.
+
+    ``out`` gets config.json, model.safetensors, tokenizer.json, metrics.csv (the engine's columns
+    per step, plus val_auroc, val_auprc and epoch on validation steps) and finetune.json (the options).
+    """
+    from seqformer.training.config import OptimConfig, RunConfig, TrainConfig
+    from seqformer.training.distributed import resolve_device
+    from seqformer.training.loop import train
+    from seqformer.training.metrics import read_metrics
+
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise InputError("already exists and is not empty; choose a new --out", path=out)
+    resolve_device(options.device)
+    if not isinstance(data, WindowData):
+        data = read_window_data(data)
+    splits = load_window_splits(data, ("train", "val"))
+    for name in ("train", "val"):
+        check_both_classes(splits[name], name, data.targets, data.path)
+    model = build_classifier(options, data.targets, data.window, init)
+    weights = positive_weights(splits["train"].labels) if options.pos_weight else None
+    task = WindowTask(splits["train"], splits["val"], model.tokenizer, batch_size=options.batch_size,
+                      seed=options.seed, rc_augment=options.rc_augment, pos_weight=weights)
+    steps = options.max_steps or options.epochs * task.steps_per_epoch
+    every = min(task.steps_per_epoch, steps)
+    try:
+        config = RunConfig(
+            optim=OptimConfig(lr=options.lr, weight_decay=options.weight_decay,
+                              warmup_steps=int(options.warmup_fraction * steps)),
+            train=TrainConfig(max_steps=steps, batch_size=options.batch_size, seed=options.seed,
+                              device=options.device, eval_every=every, checkpoint_every=every,
+                              keep_checkpoints=1, log_every=max(every // 4, 1), num_workers=0,
+                              threads=options.threads))
+    except ValueError as err:
+        raise InputError(str(err)) from None
+
+    history: dict[int, dict[str, float]] = {}
+    best: dict[str, Any] = {"auroc": -math.inf, "step": 0, "state": None}
+
+    def keep_best(step: int, _path: Path) -> None:
+        history[step] = dict(task.last)
+        auroc = task.last.get("val_auroc", float("nan"))
+        if best["state"] is None or (math.isfinite(auroc) and auroc > best["auroc"]):
+            best.update(auroc=auroc, step=step,
+                        state={k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()})
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_dir_beside(out)
+    try:
+        train(model, task, config, tmp / "run", quiet=quiet, on_checkpoint=keep_best)
+        model.to("cpu").load_state_dict(best["state"])
+        model.save_pretrained(tmp / "model")
+        _write_metrics(read_metrics(tmp / "run" / METRICS_FILE), history, task.steps_per_epoch,
+                       tmp / "model" / METRICS_FILE)
+        best_epoch = math.ceil(best["step"] / task.steps_per_epoch)
+        summary = {"data": str(data.path.resolve()), "task": data.meta.get("task"),
+                   "init": None if init is None else str(Path(init).resolve()),
+                   "options": asdict(options), "steps": steps, "steps_per_epoch": task.steps_per_epoch,
+                   "best_step": best["step"], "best_epoch": best_epoch, "validation": history[best["step"]],
+                   "pos_weight": None if weights is None else dict(zip(data.targets, weights.tolist())),
+                   "model": model.config.to_dict(), "optim": asdict(config.optim), "train": asdict(config.train)}
+        with atomic_open(tmp / "model" / FINETUNE_CONFIG, "w") as handle:
+            json.dump(summary, handle, indent=2, default=str)
+            handle.write("\n")
+        if out.exists():
+            out.rmdir()  # empty, checked above
+        os.replace(tmp / "model", out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return FinetuneResult(out, best["step"], best_epoch, history[best["step"]], steps)
+
+
+def _write_metrics(rows: list[dict[str, Any]], history: dict[int, dict[str, float]], steps_per_epoch: int,
+                   path: Path) -> None:
+    """The engine's per-step rows with val_auroc, val_auprc and epoch added on validation steps."""
+    import csv
+
+    extra = ("val_auroc", "val_auprc", "epoch")
+    columns = [c for c in rows[0] if c not in extra] + list(extra) if rows else list(extra)
+    with atomic_open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        for row in rows:
+            step = int(row["step"])
+            row = {**row, **{k: history[step].get(k) for k in extra[:2]}} if step in history else dict(row)
+            row["step"], row["epoch"] = step, math.ceil(step / steps_per_epoch)
+            if row.get("tokens") is not None:
+                row["tokens"] = int(row["tokens"])
+            writer.writerow({k: "" if row.get(k) is None else row.get(k) for k in columns})

@@ -1,0 +1,181 @@
+"""Scoring a classifier on a data folder's test split beside a k-mer baseline, per target.
+
+Axes: N windows, T targets.
+
+:func:`evaluate_windows` runs the model on the test windows and fits one k-mer-spectrum logistic
+regression per target on the train split (:mod:`seqformer.baselines`); :func:`binary_metrics`
+gives AUROC, AUPRC, and F1 / MCC at probability 0.5 (scikit-learn). Plot functions take the
+results and return matplotlib Figures: ROC and PR curves of one target, and a bar plot of a metric
+per target for every predictor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from seqformer.data.windows import WindowData, load_window_splits, read_window_data
+from seqformer.errors import InputError
+
+METRIC_NAMES = ("auroc", "auprc", "f1", "mcc")
+THRESHOLD = 0.5  # probability at which F1 and MCC call a window positive
+MODEL = "model"
+
+
+@dataclass
+class Curves:
+    """ROC and precision-recall curves of one predictor on one target."""
+
+    fpr: np.ndarray  # false-positive rates (ROC x)
+    tpr: np.ndarray  # true-positive rates (ROC y)
+    recall: np.ndarray  # PR x
+    precision: np.ndarray  # PR y
+
+
+def binary_metrics(labels: np.ndarray, probs: np.ndarray) -> tuple[dict[str, float], Curves]:
+    """AUROC, AUPRC, F1 and MCC (at THRESHOLD) of probabilities against 0/1 labels, and the curves."""
+    from sklearn.metrics import (
+        average_precision_score,
+        f1_score,
+        matthews_corrcoef,
+        precision_recall_curve,
+        roc_auc_score,
+        roc_curve,
+    )
+
+    called = (probs >= THRESHOLD).astype(int)
+    metrics = {"auroc": float(roc_auc_score(labels, probs)), "auprc": float(average_precision_score(labels, probs)),
+               "f1": float(f1_score(labels, called, zero_division=0)),
+               "mcc": float(matthews_corrcoef(labels, called))}
+    fpr, tpr, _ = roc_curve(labels, probs)
+    precision, recall, _ = precision_recall_curve(labels, probs)
+    return metrics, Curves(fpr, tpr, recall, precision)
+
+
+@dataclass
+class WindowEvaluation:
+    """Test-split scores per target and predictor (the model and the k-mer baseline), with curves."""
+
+    targets: tuple[str, ...]
+    metrics: dict[str, dict[str, dict[str, float]]]  # target -> predictor -> auroc, auprc, f1, mcc
+    curves: dict[str, dict[str, Curves]]  # target -> predictor -> curves
+    counts: dict[str, dict[str, int]]  # target -> positive, negative test windows
+    baseline: dict[str, Any]  # what the baseline is (k, C per target, training windows)
+    data: str  # the data folder
+    model: str  # the model folder
+
+    @property
+    def predictors(self) -> list[str]:
+        """The model, then the baseline."""
+        return list(next(iter(self.metrics.values())))
+
+    def summary(self, metric: str = "auroc") -> dict[str, dict[str, float]]:
+        """predictor -> mean and median of ``metric`` over targets."""
+        out = {}
+        for predictor in self.predictors:
+            values = [self.metrics[t][predictor][metric] for t in self.targets]
+            out[predictor] = {"mean": float(np.mean(values)), "median": float(np.median(values))}
+        return out
+
+    def wins(self, metric: str = "auroc") -> int:
+        """Targets on which the model's ``metric`` is above the baseline's."""
+        model, baseline = self.predictors[0], self.predictors[1]
+        return sum(self.metrics[t][model][metric] > self.metrics[t][baseline][metric] for t in self.targets)
+
+
+def evaluate_windows(data: WindowData | str | Path, model, *, batch_size: int = 64,
+                     device: torch.device | str = "cpu", baseline_k: int = 4,
+                     model_name: str = "") -> WindowEvaluation:
+    """Score the test split of a data folder with ``model`` and per-target k-mer logistic regressions."""
+    from seqformer.baselines import KmerLogisticRegression, kmer_spectrum
+    from seqformer.tasks.classification import check_both_classes, predict_probs
+
+    if not isinstance(data, WindowData):
+        data = read_window_data(data)
+    targets = data.targets
+    if tuple(model.config.labels) != targets:
+        raise InputError(f"the model's outputs {list(model.config.labels)} are not the data's targets "
+                         f"{list(targets)}", path=data.path)
+    if model.config.window != data.window:
+        raise InputError(f"the model was trained on {model.config.window}-base windows, the data has "
+                         f"{data.window}-base windows", path=data.path)
+    splits = load_window_splits(data, ("train", "test"))
+    test, train = splits["test"], splits["train"]
+    for name, windows in (("test", test), ("train", train)):
+        check_both_classes(windows, name, targets, data.path)
+    probs = predict_probs(model, test.seqs, batch_size=batch_size, device=device)  # (N, T)
+    baseline_name = f"{baseline_k}-mer logistic regression"
+    train_x, test_x = kmer_spectrum(train.seqs, baseline_k), kmer_spectrum(test.seqs, baseline_k)
+    metrics: dict[str, dict[str, dict[str, float]]] = {}
+    curves: dict[str, dict[str, Curves]] = {}
+    counts, cs = {}, {}
+    for t, target in enumerate(targets):
+        baseline = KmerLogisticRegression(k=baseline_k).fit_features(train_x, train.labels[:, t])
+        cs[target] = baseline.C
+        y = test.labels[:, t]
+        metrics[target], curves[target] = {}, {}
+        for name, p in ((MODEL, probs[:, t]), (baseline_name, baseline.predict_proba_features(test_x))):
+            metrics[target][name], curves[target][name] = binary_metrics(y, p)
+        counts[target] = {"positive": int(y.sum()), "negative": int((y == 0).sum())}
+    about = {"k": baseline_k, "C": cs, "C_chosen_by": "5-fold cross-validated AUROC on the train split",
+             "features": f"{4 ** baseline_k} {baseline_k}-mer frequencies, standardised",
+             "train_windows": len(train.seqs)}
+    return WindowEvaluation(targets, metrics, curves, counts, about, str(data.path.resolve()), model_name)
+
+
+def plot_roc(curves: dict[str, Curves], metrics: dict[str, dict[str, float]] | None = None, title: str = "ROC, test split"):
+    """ROC curves of every predictor (of one target) on one axes; returns the Figure."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4.5, 4.5))
+    ax = fig.add_subplot()
+    for name, curve in curves.items():
+        label = name if metrics is None else f"{name} (AUROC {metrics[name]['auroc']:.3f})"
+        ax.plot(curve.fpr, curve.tpr, label=label)
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
+    ax.set(xlabel="false-positive rate", ylabel="true-positive rate", title=title, xlim=(0, 1), ylim=(0, 1.01))
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_pr(curves: dict[str, Curves], metrics: dict[str, dict[str, float]] | None = None,
+            title: str = "Precision-recall, test split"):
+    """Precision-recall curves of every predictor (of one target) on one axes; returns the Figure."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4.5, 4.5))
+    ax = fig.add_subplot()
+    for name, curve in curves.items():
+        label = name if metrics is None else f"{name} (AUPRC {metrics[name]['auprc']:.3f})"
+        ax.plot(curve.recall, curve.precision, label=label)
+    ax.set(xlabel="recall", ylabel="precision", title=title, xlim=(0, 1), ylim=(0, 1.01))
+    ax.legend(loc="lower left", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_metric_bars(result: WindowEvaluation, metric: str = "auroc"):
+    """A bar per target and predictor of ``metric`` (seaborn); returns the Figure."""
+    import pandas as pd
+    import seaborn as sns
+    from matplotlib.figure import Figure
+
+    rows = [{"target": t, "predictor": p, metric: result.metrics[t][p][metric]}
+            for t in result.targets for p in result.predictors]
+    fig = Figure(figsize=(max(4.0, 0.9 * len(result.targets) + 2), 4.2))
+    ax = fig.add_subplot()
+    sns.barplot(data=pd.DataFrame(rows), x="target", y=metric, hue="predictor", ax=ax)
+    if metric == "auroc":
+        ax.axhline(0.5, color="grey", linestyle=":", linewidth=1)
+    ax.set(ylim=(0, 1), xlabel="", ylabel=metric.upper(), title=f"{metric.upper()} per target, test split")
+    ax.tick_params(axis="x", labelrotation=35)
+    for label in ax.get_xticklabels():
+        label.set_horizontalalignment("right")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return fig
