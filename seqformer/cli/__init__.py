@@ -55,6 +55,9 @@ from seqformer.cli import finetune as _finetune  # noqa: E402,F401
 from seqformer.cli import evaluate_scan as _evaluate_scan  # noqa: E402,F401
 from seqformer.cli import predict as _predict  # noqa: E402,F401
 from seqformer.cli import bench_scan as _bench_scan  # noqa: E402,F401
+from seqformer.cli import score_variants as _score_variants  # noqa: E402,F401
+from seqformer.cli import mutagenesis as _mutagenesis  # noqa: E402,F401
+from seqformer.cli import bench_variants as _bench_variants  # noqa: E402,F401
 
 
 def main() -> None:

@@ -1,0 +1,60 @@
+"""``seqformer mutagenesis``: in-silico saturation mutagenesis of one window, as matrices and a heatmap."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from seqformer.cli import app
+from seqformer.errors import InputError
+
+
+def _sequence(genome: Path | None, region: str | None, fasta: Path | None, record: str | None) -> tuple[str, str]:
+    """``(name, bases)`` of the one sequence asked for: a genome region or a FASTA record."""
+    from seqformer.io import Genome, read_fasta
+
+    if (genome is None) != (region is None) or (genome is None) == (fasta is None):
+        raise InputError("give either --genome with --region, or --fasta (with --record to pick one)")
+    if fasta is None:
+        with Genome(genome) as ref:
+            target = ref.region(region)
+            return str(target), ref.fetch_region(target)
+    if record is None:
+        first = next(read_fasta(fasta, alphabet="dna"))
+        return first.id, first.seq
+    for entry in read_fasta(fasta, alphabet="dna"):
+        if entry.id == record:
+            return entry.id, entry.seq
+    raise InputError(f"no record {record!r}", path=fasta)
+
+
+@app.command("mutagenesis")
+def mutagenesis(
+    model: Path = typer.Option(..., "--model", help="Sequence-classifier folder."),
+    out: Path = typer.Option(..., "--out", help="Output prefix: PREFIX.delta_p.tsv, PREFIX.delta_logit.tsv "
+                             "(position x base) and PREFIX.png (heatmap)."),
+    genome: Path | None = typer.Option(None, "--genome", help="Reference FASTA, with --region."),
+    region: str | None = typer.Option(None, "--region", help="Samtools-style region of exactly the model's window."),
+    fasta: Path | None = typer.Option(None, "--fasta", help="FASTA of sequences of the model's window."),
+    record: str | None = typer.Option(None, "--record", help="The FASTA record to mutate (default: the first)."),
+    target: str | None = typer.Option(None, "--target", help="The model output to score (needed if it has several)."),
+    metric: str = typer.Option("delta_p", "--metric", help="Heatmap of delta_p or delta_logit."),
+    batch_size: int = typer.Option(64, "--batch-size", min=1, help="Windows per forward pass."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+) -> None:
+    """Change every position of one window to each of A/C/G/T and score each mutant (both strands averaged)."""
+    from seqformer.cli.predict import _device
+    from seqformer.predict.scorer import load_classifier
+    from seqformer.variants.mutagenesis import MATRIX_METRICS, write_mutagenesis
+
+    if metric not in MATRIX_METRICS:
+        raise InputError(f"--metric must be one of {', '.join(MATRIX_METRICS)}, got {metric!r}")
+    where = _device(device)
+    classifier = load_classifier(model, where)
+    name, seq = _sequence(genome, region, fasta, record)
+    result, files = write_mutagenesis(classifier, seq, out, name=name, target=target, metric=metric,
+                                      batch_size=batch_size, device=where)
+    typer.echo(json.dumps({"sequence": name, "target": result.target, "p_ref": result.p_ref,
+                           "files": [str(f) for f in files]}))
