@@ -11,7 +11,9 @@ import torch
 from seqformer.attention import ATTENTION_KINDS, AttentionOutput, build_attention
 
 OPTIONS = {"dense": {}, "bigbird": {"block_size": 4}, "performer-softmax": {"num_features": 8},
-           "performer-relu": {"num_features": 8}}
+           "performer-relu": {"num_features": 8}, "longformer": {"window": 2, "dilation": [1, 2]},
+           "nystromformer": {"num_landmarks": 4, "conv_kernel": 3},
+           "reformer-lsh": {"n_buckets": 4, "chunk_size": 4}}
 
 
 @pytest.mark.parametrize("kind", sorted(ATTENTION_KINDS))
@@ -33,6 +35,8 @@ def test_every_kind_builds_and_keeps_the_interface(kind):
     ("bigbird", {"block_size": 8}), ("performer-softmax", {"num_features": 64}),
     ("performer-relu", {"num_features": 64}),
     ("performer-softmax", {"num_features": 64, "causal": True, "chunk_size": 8}),
+    ("longformer", {"window": 5, "global_tokens": [0, 9]}), ("nystromformer", {"num_landmarks": 8}),
+    ("reformer-lsh", {"n_buckets": 1, "chunk_size": 8}),  # one bucket: bf16 rounding would move hashes
 ])
 def test_bfloat16_autocast_stays_close_to_float32(kind, options):
     """Scores, sums and normalisers are computed in fp32 under bf16 autocast."""
@@ -46,12 +50,14 @@ def test_bfloat16_autocast_stays_close_to_float32(kind, options):
 
 
 def test_new_kinds_are_registered_and_return_attention():
-    for kind in ("bigbird", "performer-softmax", "performer-relu"):
+    for kind in ("bigbird", "performer-softmax", "performer-relu", "longformer", "reformer-lsh"):
         assert ATTENTION_KINDS[kind][1].returns_attention
+    assert not ATTENTION_KINDS["nystromformer"][1].returns_attention  # its implicit matrix is not a distribution
+    assert [kind for kind, (_, cls) in ATTENTION_KINDS.items() if cls.shared_qk] == ["reformer-lsh"]
 
 
 def test_unknown_kind_and_option_raise():
     with pytest.raises(ValueError, match="unknown attention kind"):
-        build_attention("longformer", num_heads=1, head_dim=4)
+        build_attention("linformer", num_heads=1, head_dim=4)
     with pytest.raises(ValueError, match="blocksize"):
         build_attention("bigbird", {"blocksize": 4}, num_heads=1, head_dim=4)

@@ -18,7 +18,7 @@ from seqformer.tokenizers import KmerTokenizer
 KINDS = sorted(ATTENTION_KINDS)
 #: Tiny values for the options the kinds may have; each kind gets the ones its config defines.
 TINY_OPTIONS = {"block_size": 4, "num_random_blocks": 1, "num_global_blocks": 1, "window_blocks": 3,
-                "num_features": 16}
+                "num_features": 16, "window": 3, "num_landmarks": 4, "n_buckets": 4, "chunk_size": 4}
 
 
 def tiny_config(kind: str = "dense", **fields) -> EncoderConfig:

@@ -2,6 +2,15 @@
 
 ``ATTENTION_KINDS`` maps a kind's name to its (config dataclass, module class). Every module is
 built as ``cls(config, num_heads=H, head_dim=D, layer_index=i, seed=s)``.
+
+| kind | module | exact? | memory in L |
+| --- | --- | --- | --- |
+| dense | dense.py | reference | L² only with probabilities |
+| bigbird | bigbird.py | exact on its block mask | linear |
+| performer-softmax, performer-relu | performer.py | random-feature approximation | linear |
+| longformer | longformer.py | exact on its window + global mask | linear |
+| nystromformer | nystromformer.py | landmark approximation | linear |
+| reformer-lsh | reformer.py | exact on its LSH buckets (shared QK) | linear |
 """
 
 from __future__ import annotations
@@ -12,14 +21,20 @@ from typing import Any
 from seqformer.attention.base import Attention, AttentionOutput, masked_softmax_attention
 from seqformer.attention.bigbird import BigBirdAttention, BigBirdAttentionConfig
 from seqformer.attention.dense import DenseAttention, DenseAttentionConfig
+from seqformer.attention.longformer import LongformerAttention, LongformerAttentionConfig
+from seqformer.attention.nystromformer import NystromAttention, NystromformerConfig
 from seqformer.attention.performer import (PerformerReluAttention, PerformerReluConfig,
                                            PerformerSoftmaxAttention, PerformerSoftmaxConfig)
+from seqformer.attention.reformer import ReformerLSHAttention, ReformerLSHConfig
 
 ATTENTION_KINDS: dict[str, tuple[type, type[Attention]]] = {
     "dense": (DenseAttentionConfig, DenseAttention),
     "bigbird": (BigBirdAttentionConfig, BigBirdAttention),
     "performer-softmax": (PerformerSoftmaxConfig, PerformerSoftmaxAttention),
     "performer-relu": (PerformerReluConfig, PerformerReluAttention),
+    "longformer": (LongformerAttentionConfig, LongformerAttention),
+    "nystromformer": (NystromformerConfig, NystromAttention),
+    "reformer-lsh": (ReformerLSHConfig, ReformerLSHAttention),
 }
 
 
@@ -38,5 +53,7 @@ def build_attention(kind: str, options: dict[str, Any] | None = None, *, num_hea
 
 
 __all__ = ["ATTENTION_KINDS", "Attention", "AttentionOutput", "BigBirdAttention", "BigBirdAttentionConfig",
-           "DenseAttention", "DenseAttentionConfig", "PerformerReluAttention", "PerformerReluConfig",
-           "PerformerSoftmaxAttention", "PerformerSoftmaxConfig", "build_attention", "masked_softmax_attention"]
+           "DenseAttention", "DenseAttentionConfig", "LongformerAttention", "LongformerAttentionConfig",
+           "NystromAttention", "NystromformerConfig", "PerformerReluAttention", "PerformerReluConfig",
+           "PerformerSoftmaxAttention", "PerformerSoftmaxConfig", "ReformerLSHAttention", "ReformerLSHConfig",
+           "build_attention", "masked_softmax_attention"]

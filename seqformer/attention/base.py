@@ -4,10 +4,15 @@ Axes: B batch, H heads, L tokens (queries and keys), D head width.
 An attention module maps queries, keys and values of shape (B, H, L, D) and a key padding mask
 of shape (B, L) (True = real token, False = padding) to an output of shape (B, H, L, D).
 Projections (Q/K/V/output) live in the encoder block, not here.
+
+A kind's config dataclass may define ``check_encoder(num_heads=H, max_length=L)``: the encoder
+config calls it, so settings that cannot work with the model's heads or longest input (a window
+wider than the sequence, more landmarks than tokens) fail when the model is configured.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -28,6 +33,17 @@ class Attention(nn.Module):
 
     #: Whether ``forward(..., need_weights=True)`` can return attention probabilities.
     returns_attention: ClassVar[bool] = False
+    #: Whether keys are tied to queries (Reformer): the encoder then projects only Q and V and
+    #: passes its queries as ``k`` too.
+    shared_qk: ClassVar[bool] = False
+
+    def last_choices(self) -> object | None:
+        """Discrete choices of the last forward pass that inputs alone may not fix on a recomputation
+        (LSH buckets move when an input moves by rounding); None for kinds that make none."""
+        return None
+
+    def replay_choices(self, choices: object | None) -> None:
+        """Make the following forward passes reuse ``choices`` from :meth:`last_choices` (None: choose afresh)."""
 
     def forward(
         self,
@@ -73,3 +89,28 @@ def check_inputs(kind: str, q: torch.Tensor, key_padding_mask: torch.Tensor | No
     if need_weights and max_weights_length is not None and length > max_weights_length:
         raise ValueError(f"need_weights=True builds a dense (B, H, L, L) tensor; L={length} is above "
                          f"max_weights_length={max_weights_length}")
+
+
+HALF_DTYPES = (torch.float16, torch.bfloat16)
+
+
+def working_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype a kind computes in: float32 for fp16/bf16 inputs, else the input's own."""
+    return torch.float32 if dtype in HALF_DTYPES else dtype
+
+
+def require_int(kind: str, name: str, value: object, low: int) -> None:
+    """ValueError unless ``value`` is an integer (not a bool) >= ``low``."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        raise ValueError(f"{kind} {name} must be an integer >= {low}, got {value!r}")
+
+
+def seeded_generator(*parts: object) -> torch.Generator:
+    """A CPU generator seeded by a hash of ``parts`` (e.g. kind, seed, layer index)."""
+    digest = hashlib.blake2b(":".join(map(str, parts)).encode(), digest_size=8).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest, "little") >> 1)
+
+
+def zero_padded_queries(out: torch.Tensor, key_padding_mask: torch.Tensor | None) -> torch.Tensor:
+    """out (B, H, L, D) with the rows of padded tokens set to zero."""
+    return out if key_padding_mask is None else out.masked_fill(~key_padding_mask.bool()[:, None, :, None], 0.0)

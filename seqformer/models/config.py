@@ -1,8 +1,11 @@
 """The encoder's configuration: one frozen dataclass, validated when it is built.
 
 Axes: L tokens, D width (``hidden_size``), H heads; each head has width D / H.
-The attention kind's own options are checked here by building that kind's config dataclass,
-so a bad option fails at once with :class:`ValueError`, not deep inside a forward pass.
+The attention kind's own options are checked here by building that kind's config dataclass
+(and its ``check_encoder`` against the heads and ``max_length``, where the kind has one), so a bad
+option fails at once with :class:`ValueError`, not deep inside a forward pass. ``reversible`` and
+``ffn_chunk_size`` default to the plain encoder, so model folders written before they existed load
+unchanged.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ class EncoderConfig:
     rope_base: float = 10000.0  # rotary frequency base: head pair i turns at base ** (-2i / head width)
     max_length: int = 16384  # longest input the model is meant for (checked, documented; RoPE needs no table)
     layer_norm_eps: float = 1e-5  # epsilon of every LayerNorm
+    reversible: bool = False  # RevNet blocks (y1 = x1 + attention(x2), y2 = x2 + MLP(y1)): activations recomputed in backward
+    ffn_chunk_size: int | None = None  # tokens per chunk of each MLP (same outputs, smaller peak); None = all at once
     seed: int = 0  # seed of random attention patterns / random features (layer i uses layer_index=i)
     tokenizer: dict[str, Any] | None = None  # tokenizer description (its to_dict() scalars), e.g. {"type": "kmer", "k": 6, "stride": 1}
 
@@ -51,6 +56,11 @@ class EncoderConfig:
             raise ValueError(f"position must be one of {POSITION_ENCODINGS}, got {self.position!r}")
         if self.position == "rope" and self.head_dim % 2:
             raise ValueError(f"rotary embeddings need an even head width, got {self.head_dim}")
+        if not isinstance(self.reversible, bool):
+            raise ValueError(f"reversible must be true or false, got {self.reversible!r}")
+        chunk = self.ffn_chunk_size
+        if chunk is not None and (not isinstance(chunk, int) or isinstance(chunk, bool) or chunk < 1):
+            raise ValueError(f"ffn_chunk_size must be None or a positive integer, got {chunk!r}")
         if self.attention not in ATTENTION_KINDS:
             raise ValueError(f"unknown attention kind {self.attention!r}; choose from {sorted(ATTENTION_KINDS)}")
         if self.tokenizer is not None:
@@ -84,9 +94,13 @@ class EncoderConfig:
             raise ValueError(f"unknown option(s) {unknown} for attention {self.attention!r}; "
                              f"its options are {sorted(known)}")
         try:
-            return config_cls(**options)
+            config = config_cls(**options)
+            check = getattr(config, "check_encoder", None)
+            if check is not None:
+                check(num_heads=self.num_heads, max_length=self.max_length)
         except (TypeError, ValueError) as err:
             raise ValueError(f"bad options for attention {self.attention!r}: {err}") from err
+        return config
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict of every field."""

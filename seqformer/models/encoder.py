@@ -6,6 +6,11 @@ The encoder maps ``input_ids`` (B, L) and ``attention_mask`` (B, L) (True = real
 ``last_hidden_state`` (B, L, D). Padding must be on the right: rotary positions count from 0 at
 the first token, and the attention kinds keep padded keys away from real queries, so appending
 padding leaves the real tokens' outputs unchanged.
+
+Memory options: ``reversible`` composes the same blocks as RevNet two-stream blocks whose
+activations are recomputed in the backward pass (:mod:`seqformer.models.reversible`);
+``ffn_chunk_size`` runs each MLP over chunks of tokens (token-wise, so the outputs are the same).
+For a shared-QK kind (Reformer) the block projects only Q and V and passes its queries as keys.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from torch import nn
 from seqformer.attention import build_attention
 from seqformer.models.config import EncoderConfig
 from seqformer.models.pretrained import PretrainedModel
+from seqformer.models.reversible import reversible_stack, two_stream_forward
 
 INIT_STD = 0.02  # std of the normal init of embeddings and linear weights (BERT/GPT-2 style)
 
@@ -63,16 +69,21 @@ def apply_rotary(x: torch.Tensor, rotation: torch.Tensor) -> torch.Tensor:
 
 
 class SelfAttention(nn.Module):
-    """Fused QKV projection → rotary → the attention kind → output projection."""
+    """Fused QKV projection → rotary → the attention kind → output projection.
+
+    A shared-QK kind (``attention.shared_qk``) gets a fused QV projection (2·D outputs, still
+    named ``qkv``) and its rotated queries as keys.
+    """
 
     def __init__(self, config: EncoderConfig, layer_index: int) -> None:
         super().__init__()
         self.num_heads, self.head_dim = config.num_heads, config.head_dim
-        self.qkv = _init_linear(nn.Linear(config.hidden_size, 3 * config.hidden_size))
-        self.proj = _init_linear(nn.Linear(config.hidden_size, config.hidden_size))
         self.attention = build_attention(config.attention, config.attention_options,
                                          num_heads=config.num_heads, head_dim=config.head_dim,
                                          layer_index=layer_index, seed=config.seed)
+        self.projections = 2 if self.attention.shared_qk else 3  # q(k)v
+        self.qkv = _init_linear(nn.Linear(config.hidden_size, self.projections * config.hidden_size))
+        self.proj = _init_linear(nn.Linear(config.hidden_size, config.hidden_size))
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, x: torch.Tensor, rotation: torch.Tensor | None,
@@ -80,13 +91,11 @@ class SelfAttention(nn.Module):
                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """x (B, L, D) → (out (B, L, D), probs (B, H, L, L) or None)."""
         B, L, D = x.shape
-        qkv = self.qkv(x).view(B, L, 3, self.num_heads, self.head_dim)  # (B, L, 3, H, Dh)
-        if rotation is not None:
-            qk = apply_rotary(qkv[:, :, :2], rotation)  # (B, L, 2, H, Dh): q and k in one pass
-            q, k = qk.unbind(2)
-        else:
-            q, k = qkv[:, :, 0], qkv[:, :, 1]
-        v = qkv[:, :, 2]
+        n = self.projections
+        qkv = self.qkv(x).view(B, L, n, self.num_heads, self.head_dim)  # (B, L, 3 or 2, H, Dh)
+        qk = apply_rotary(qkv[:, :, :n - 1], rotation) if rotation is not None else qkv[:, :, :n - 1]
+        q, k = (qk[:, :, 0], qk[:, :, 0]) if n == 2 else qk.unbind(2)  # rotary: q and k in one pass
+        v = qkv[:, :, n - 1]
         # (B, L, H, Dh) → (B, H, L, Dh) as strided views: no copies here.
         result = self.attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
                                 key_padding_mask=key_padding_mask, need_weights=need_weights)
@@ -109,7 +118,10 @@ class MLP(nn.Module):
 
 
 class Block(nn.Module):
-    """Pre-LN Transformer block: x + attention(norm(x)), then x + MLP(norm(x))."""
+    """Pre-LN Transformer block: x + F(x), then x + G(x), with F = attention(norm(·)), G = MLP(norm(·)).
+
+    A reversible encoder composes the same two branches differently (:mod:`seqformer.models.reversible`).
+    """
 
     def __init__(self, config: EncoderConfig, layer_index: int) -> None:
         super().__init__()
@@ -117,13 +129,36 @@ class Block(nn.Module):
         self.attention = SelfAttention(config, layer_index)
         self.norm_mlp = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.mlp = MLP(config)
+        self.ffn_chunk_size = config.ffn_chunk_size
+
+    def attend(self, x, rotation, key_padding_mask, need_weights):
+        """F: x (B, L, D) → (attention(norm(x)) (B, L, D), probs (B, H, L, L) or None)."""
+        return self.attention(self.norm_attention(x), rotation, key_padding_mask, need_weights)
+
+    def feed_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """G: MLP(norm(x)) (B, L, D), over chunks of ``ffn_chunk_size`` tokens when set (token-wise: same values)."""
+        chunk = self.ffn_chunk_size
+        if chunk is None or x.shape[1] <= chunk:
+            return self.mlp(self.norm_mlp(x))
+        return torch.cat([self.mlp(self.norm_mlp(part)) for part in x.split(chunk, dim=1)], dim=1)
 
     def forward(self, x, rotation, key_padding_mask, need_weights):
         """x (B, L, D) → (x (B, L, D), probs (B, H, L, L) or None)."""
-        attended, probs = self.attention(self.norm_attention(x), rotation, key_padding_mask, need_weights)
+        attended, probs = self.attend(x, rotation, key_padding_mask, need_weights)
         x = x + attended
-        x = x + self.mlp(self.norm_mlp(x))
+        x = x + self.feed_forward(x)
         return x, probs
+
+
+def plain_forward(blocks: nn.ModuleList, x: torch.Tensor, rotation, key_padding_mask,
+                  need_weights: bool) -> tuple[torch.Tensor, list[torch.Tensor], list]:
+    """The ordinary residual stack: (final x (B, L, D), each block's output, each block's probs)."""
+    hidden, attentions = [], []
+    for block in blocks:
+        x, probs = block(x, rotation, key_padding_mask, need_weights)
+        hidden.append(x)
+        attentions.append(probs)
+    return x, hidden, attentions
 
 
 @dataclass
@@ -131,7 +166,7 @@ class EncoderOutput:
     """What :class:`SeqEncoder` returns; optional fields are None unless asked for."""
 
     last_hidden_state: torch.Tensor  # (B, L, D), after the final LayerNorm
-    hidden_states: tuple[torch.Tensor, ...] | None = None  # num_layers + 1 tensors (B, L, D): embeddings, then each block's output
+    hidden_states: tuple[torch.Tensor, ...] | None = None  # num_layers + 1 tensors (B, L, D): embeddings, then each block's output (reversible: (y1 + y2) / 2)
     attentions: tuple[torch.Tensor, ...] | None = None  # num_layers tensors (B, H, L, L) of attention probabilities
 
 
@@ -174,18 +209,17 @@ class SeqEncoder(PretrainedModel):
             if bool(key_padding_mask.all()):  # nothing padded: let the kinds take their unmasked path
                 key_padding_mask = None
 
-        x = self.embed(input_ids)  # (B, L, D)
+        embedded = self.embed(input_ids)  # (B, L, D)
         rotation = self.rotary(L) if self.rotary is not None else None  # (L, Dh/2) complex
-        hidden_states = [x] if output_hidden_states else None
-        attentions = [] if output_attentions else None
-        for block in self.blocks:
-            x, probs = block(x, rotation, key_padding_mask, output_attentions)
-            if hidden_states is not None:
-                hidden_states.append(x)
-            if attentions is not None:
-                attentions.append(probs)
+        if self.config.reversible and torch.is_grad_enabled() and not (output_hidden_states or output_attentions):
+            # Activations recomputed in backward. (Asking for hidden states or attentions keeps them:
+            # the same blocks then run through plain autograd, as they do without grad.)
+            x, hidden, attentions = reversible_stack(self.blocks, embedded, rotation, key_padding_mask), [], []
+        else:
+            stack = two_stream_forward if self.config.reversible else plain_forward
+            x, hidden, attentions = stack(self.blocks, embedded, rotation, key_padding_mask, output_attentions)
         return EncoderOutput(
             last_hidden_state=self.norm(x),
-            hidden_states=None if hidden_states is None else tuple(hidden_states),
-            attentions=None if attentions is None else tuple(attentions),
+            hidden_states=(embedded, *hidden) if output_hidden_states else None,
+            attentions=tuple(attentions) if output_attentions else None,
         )

@@ -1,0 +1,106 @@
+"""Nyströmformer: error against exact softmax attention falls with landmarks; padding and odd lengths."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from attention_helpers import largest_saved_tensor, padding_mask, qkv
+
+from seqformer.attention import NystromAttention, NystromformerConfig, build_attention, masked_softmax_attention
+from seqformer.attention.nystromformer import iterative_pinv, segment_ids
+from seqformer.models import EncoderConfig
+
+
+def make(heads=2, dim=16, **options) -> NystromAttention:
+    return build_attention("nystromformer", {"conv_kernel": 0, **options}, num_heads=heads, head_dim=dim)
+
+
+def relative_error(out, expected):
+    return float((out - expected).norm() / expected.norm())
+
+
+def test_error_falls_as_landmarks_grow():
+    q, k, v = qkv(2, 2, 64, 16)
+    exact, _ = masked_softmax_attention(q, k, v)
+    errors = [relative_error(make(num_landmarks=m)(q, k, v).out, exact) for m in (2, 8, 16, 32, 64)]
+    assert errors == sorted(errors, reverse=True), errors
+    assert errors[-1] < 0.05 < errors[0]  # m = L: each token is its own landmark
+
+
+def test_as_many_landmarks_as_tokens_is_exact_softmax_attention():
+    q, k, v = qkv(2, 2, 24, 8)
+    mask = padding_mask([24, 9], 24)
+    exact, _ = masked_softmax_attention(q, k, v, mask[:, None, None, :])
+    out = make(dim=8, num_landmarks=32, pinv_iterations=20)(q, k, v, key_padding_mask=mask).out
+    torch.testing.assert_close(out.transpose(1, 2)[mask], exact.transpose(1, 2)[mask], atol=1e-4, rtol=0)
+
+
+def test_segments_split_the_real_tokens_of_any_length():
+    mask = padding_mask([10, 3, 8], 10)
+    ids = segment_ids(mask, 3, 10, 4)
+    assert ids.tolist() == [[0, 0, 0, 1, 1, 2, 2, 2, 3, 3],  # 10 tokens, 4 segments of 3, 2, 3, 2
+                            [0, 1, 2, 4, 4, 4, 4, 4, 4, 4],  # 3 tokens: their own landmarks, 4 = padding
+                            [0, 0, 1, 1, 2, 2, 3, 3, 4, 4]]
+    assert segment_ids(None, 1, 6, 3).tolist() == [[0, 0, 1, 1, 2, 2]]
+
+
+def test_padding_and_lengths_not_divisible_by_the_landmarks():
+    """Appending padding never changes real outputs, the convolution skip included."""
+    module = make(num_landmarks=5, conv_kernel=5)
+    with torch.no_grad():
+        module.conv_weight.normal_()
+    q, k, v = qkv(2, 2, 31, 16)
+    mask = padding_mask([31, 17], 31)
+    out = module(q, k, v, key_padding_mask=mask).out
+    alone = module(q[1:, :, :17], k[1:, :, :17], v[1:, :, :17]).out
+    torch.testing.assert_close(out[1, :, :17], alone[0], atol=1e-5, rtol=0)
+    assert (out[1, :, 17:] == 0).all()
+
+
+def test_convolution_skip_is_a_depthwise_filter_over_tokens():
+    module = make(heads=2, dim=3, num_landmarks=4, conv_kernel=3)
+    with torch.no_grad():
+        module.conv_weight.copy_(torch.tensor([1.0, 2.0, 3.0, -1.0, 0.5, 0.0]).view(2, 1, 3, 1))
+    q, k, v = qkv(1, 2, 10, 3)
+    without = make(heads=2, dim=3, num_landmarks=4)(q, k, v).out
+    skip = module(q, k, v).out - without
+    padded = F.pad(v, (0, 0, 1, 1))
+    expected = torch.stack([sum(module.conv_weight[h, 0, j, 0] * padded[0, h, j:j + 10] for j in range(3))
+                            for h in range(2)])[None]
+    torch.testing.assert_close(skip, expected, atol=1e-5, rtol=0)
+    assert torch.equal(NystromAttention(NystromformerConfig(), num_heads=2, head_dim=4).conv_weight,
+                       torch.zeros(2, 1, 33, 1))  # a new model starts as the pure approximation
+
+
+def test_iterative_pinv_converges_to_the_inverse():
+    a = torch.softmax(torch.randn(3, 6, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 3, -1)
+    torch.testing.assert_close(iterative_pinv(a, 30), torch.linalg.inv(a), atol=1e-8, rtol=0)
+
+
+def test_saved_tensors_grow_linearly_in_length_and_no_weights():
+    module = make(dim=8, num_landmarks=16, conv_kernel=9)
+
+    def largest(length):
+        q, k, v = qkv(1, 2, length, 8, grad=True)
+        return largest_saved_tensor(lambda: module(q, k, v).out)
+
+    big = largest(2048)
+    assert big <= 2 * largest(1024) and big < 2 * 2048 * 2048 // 4  # linear, far below the dense (B, H, L, L)
+    q, k, v = qkv(1, 2, 16, 8)
+    with pytest.raises(ValueError, match="cannot return attention"):
+        module(q, k, v, need_weights=True)
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"num_landmarks": 0}, "num_landmarks"), ({"conv_kernel": 4}, "odd"), ({"pinv_iterations": 0}, "pinv"),
+])
+def test_config_rejects_bad_options(options, message):
+    with pytest.raises(ValueError, match=message):
+        NystromformerConfig(**options)
+
+
+def test_encoder_config_rejects_more_landmarks_than_tokens():
+    with pytest.raises(ValueError, match="num_landmarks 128 is larger than max_length 64"):
+        EncoderConfig(vocab_size=10, hidden_size=16, num_heads=2, attention="nystromformer",
+                      attention_options={"num_landmarks": 128}, max_length=64)
