@@ -15,7 +15,7 @@ from seqformer.cli import app
 
 TINY = bench.BenchSettings(hidden_size=32, num_layers=1, num_heads=2, ffn_size=64, block_size=16,
                            num_random_blocks=1, num_features=16, vocab_size=69, repeats=1, timeout=120)
-COLUMNS = {"impl", "length", "seconds", "peak_mb", "status", "detail"}
+COLUMNS = {"impl", "length", "seconds", "peak_mb", "status", "detail", "approx_error"}
 
 
 @pytest.fixture
@@ -72,10 +72,36 @@ def test_cli_rows_json_and_plot_with_a_missing_peer(tmp_path, missing_peer, monk
 
 
 def test_every_registered_kind_runs():
-    kinds = [kind for kind in ATTENTION_KINDS if kind != "dense"]  # dense: in the CLI test above
-    rows = bench.run_benchmark([128], kinds, TINY)
-    assert [row.impl for row in rows] == kinds
+    """In this process (the worker process itself is exercised by the CLI tests): build, time, error."""
+    rows = [bench.measure(kind, 128, TINY) for kind in ATTENTION_KINDS]
     assert all(row.status == "ok" and row.seconds > 0 for row in rows), rows
+    errors = {kind: bench.approximation_error(kind, 128, TINY) for kind in ATTENTION_KINDS}
+    assert errors["dense"] < 1e-5
+    assert errors["longformer"] < 1e-5  # its window (256 each side) covers all 128 tokens: exact
+    assert all(0 < error < 2 for kind, error in errors.items() if kind != "longformer"), errors
+
+
+def test_approximation_error_is_zero_where_a_kind_is_exact():
+    settings = dataclasses.replace(TINY, n_buckets=1, lsh_chunk_size=64)  # one bucket, one chunk of 64
+    assert bench.approximation_error("dense", 64, settings) < 1e-5
+    assert bench.approximation_error("reformer-lsh", 64, settings) < 1e-5  # vs shared-QK attention, no self
+    assert bench.approximation_error("bigbird", 64, settings) < 1e-5  # 4 blocks of 16, 6 slots: all of them
+    assert bench.approximation_error("bigbird", 128, settings) > 0.1  # 8 blocks: the pattern misses keys
+
+
+def test_lsh_buckets_follow_the_sequence_length():
+    assert [bench.lsh_buckets(n, 64) for n in (100, 1024, 4096, 16384)] == [2, 32, 128, 512]
+
+
+def test_reversible_runs_our_encoders_and_reports_peers_unavailable(monkeypatch):
+    monkeypatch.setattr(bench, "BenchSettings", lambda **fields: dataclasses.replace(TINY, **fields))
+    result = CliRunner().invoke(app, ["bench", "attention", "--lengths", "128", "--impl",
+                                      "longformer,performer-pytorch", "--reversible", "--layers", "2",
+                                      "--ffn-chunk-size", "32"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stdout.splitlines() if "128" in line]
+    assert "ok" in lines[0] and "longformer" in lines[0]
+    assert "unavailable" in lines[1] and "--reversible applies" in lines[1]
 
 
 @pytest.mark.parametrize("args, message", [

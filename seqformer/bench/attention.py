@@ -4,7 +4,12 @@ Axes: B batch (1), L tokens, D width. Every (implementation, length) pair runs i
 process (``python -m seqformer.bench.attention --worker SPEC``) that builds one encoder with the
 shared settings, runs ``warmup`` forward+backward passes on random token ids (B=1, L), then times
 ``repeats`` more and keeps the best. ``peak_mb`` is that worker's ``ru_maxrss`` (peak resident set
-over its whole life, interpreter and libraries included, nothing subtracted).
+over its whole life, interpreter and libraries included, nothing subtracted), read before
+``approx_error`` is measured: for a registered kind at L ≤ ``max_error_length``, the relative error
+‖out − exact‖ / ‖exact‖ of the attention module alone on seeded N(0, 1) q, k, v (1, H, L, D/H),
+where "exact" is dense softmax attention on the same q, k, v, except for the shared-QK
+``reformer-lsh``, whose exact counterpart is dense attention of q against k̂ = q/‖q‖ without self.
+With ``reversible`` the encoders use reversible blocks (peers are then "unavailable").
 
 Implementations are the registered attention kinds (inside :class:`SeqEncoder`) and two peers from
 the ``bench`` extra: ``hf-bigbird`` (transformers ``BigBirdModel``, ``attention_type="block_sparse"``)
@@ -50,6 +55,14 @@ class BenchSettings:
     block_size: int = 64  # BigBird block size (ours and Hugging Face's)
     num_random_blocks: int = 3  # BigBird random key blocks per query block
     num_features: int = 256  # Performer random features M (ours and performer-pytorch's)
+    window: int = 256  # Longformer one-sided window w (2w + 1 keys per query, as BigBird's 8 blocks of 64 ≈ 512)
+    num_landmarks: int = 64  # Nyströmformer landmarks m
+    n_hashes: int = 2  # Reformer LSH hash rounds
+    lsh_chunk_size: int = 64  # Reformer LSH chunk c (a chunk attends to itself and the previous one)
+    n_buckets: int | None = None  # Reformer LSH buckets; None = 2^⌊log2(2L / c)⌋ per length (Hugging Face's rule)
+    reversible: bool = False  # reversible encoder blocks (activations recomputed in backward)
+    ffn_chunk_size: int | None = None  # tokens per chunk of the encoder MLPs; None = all at once
+    max_error_length: int = 4096  # approx_error is measured up to this length (its dense reference is L x L)
     vocab_size: int | None = None  # token ids are drawn below this; None = a 6-mer tokenizer's vocabulary
     repeats: int = 3  # timed forward+backward passes; the best is reported
     warmup: int = 1  # untimed passes first
@@ -77,6 +90,7 @@ class BenchRow:
     peak_mb: float | None  # worker's peak resident memory (ru_maxrss) in MiB; None if it did not finish
     status: str  # "ok" | "oom" | "timeout" | "unavailable" | "error: ..."
     detail: str | None = None  # why, when the status is not "ok"
+    approx_error: float | None = None  # relative error of the attention output vs exact (see module docstring)
 
 
 def available_impls() -> list[str]:
@@ -123,6 +137,8 @@ def peer_unavailable_reason(impl: str) -> str | None:
 def run_one(impl: str, length: int, settings: BenchSettings) -> BenchRow:
     """Run one (implementation, length) in a fresh ``python -m seqformer.bench.attention`` process."""
     reason = peer_unavailable_reason(impl)
+    if impl in PEERS and settings.reversible:
+        reason = "--reversible applies to seqformer encoders only"
     if reason is not None:
         return BenchRow(impl, length, None, None, "unavailable", reason)
     spec = json.dumps({"impl": impl, "length": length, "settings": dataclasses.asdict(settings)})
@@ -168,16 +184,54 @@ def build_model(impl: str, length: int, settings: BenchSettings) -> tuple[nn.Mod
         return model, model
     from seqformer.models import EncoderConfig, SeqEncoder
 
-    config_cls, _ = ATTENTION_KINDS[impl]
-    shared = {"block_size": settings.block_size, "num_random_blocks": settings.num_random_blocks,
-              "num_features": settings.num_features}
-    fields = {f.name for f in dataclasses.fields(config_cls)}
     config = EncoderConfig(
         vocab_size=vocab, hidden_size=D, num_layers=settings.num_layers, num_heads=H,
         ffn_size=settings.ffn_size, attention=impl, max_length=max(length, 16384), seed=settings.seed,
-        attention_options={name: value for name, value in shared.items() if name in fields})
+        attention_options=attention_options(impl, length, settings), reversible=settings.reversible,
+        ffn_chunk_size=settings.ffn_chunk_size)
     model = SeqEncoder(config)
     return model, lambda ids: model(ids).last_hidden_state
+
+
+def lsh_buckets(length: int, chunk: int) -> int:
+    """Hugging Face's default number of LSH buckets: 2^⌊log2(2L / c)⌋, at least 2."""
+    return 2 ** max(1, int(2 * length // chunk).bit_length() - 1)
+
+
+def attention_options(impl: str, length: int, settings: BenchSettings) -> dict[str, Any]:
+    """The options of attention kind ``impl`` under ``settings`` at ``length`` tokens."""
+    if impl == "bigbird":
+        return {"block_size": settings.block_size, "num_random_blocks": settings.num_random_blocks}
+    if impl.startswith("performer"):
+        return {"num_features": settings.num_features}
+    if impl == "longformer":
+        return {"window": settings.window}
+    if impl == "nystromformer":
+        return {"num_landmarks": settings.num_landmarks}
+    if impl == "reformer-lsh":
+        return {"n_hashes": settings.n_hashes, "chunk_size": settings.lsh_chunk_size,
+                "n_buckets": settings.n_buckets or lsh_buckets(length, settings.lsh_chunk_size)}
+    return {}
+
+
+def approximation_error(impl: str, length: int, settings: BenchSettings) -> float:
+    """‖out − exact‖ / ‖exact‖ of kind ``impl`` alone on seeded N(0, 1) q, k, v (1, H, L, D/H)."""
+    from seqformer.attention import build_attention, masked_softmax_attention
+
+    heads, dim = settings.num_heads, settings.hidden_size // settings.num_heads
+    module = build_attention(impl, attention_options(impl, length, settings), num_heads=heads, head_dim=dim,
+                             seed=settings.seed)
+    generator = torch.Generator().manual_seed(settings.seed)
+    q, k, v = (torch.randn(1, heads, length, dim, generator=generator) for _ in range(3))
+    with torch.no_grad():
+        if module.shared_qk:  # keys are the normalised queries, and a token does not attend to itself
+            out = module(q, q, v).out
+            exact, _ = masked_softmax_attention(q, q / q.norm(dim=-1, keepdim=True), v,
+                                                ~torch.eye(length, dtype=torch.bool))
+        else:
+            out = module(q, k, v).out
+            exact, _ = masked_softmax_attention(q, k, v)
+    return float((out - exact).norm() / exact.norm())
 
 
 def measure(impl: str, length: int, settings: BenchSettings) -> BenchRow:
@@ -225,7 +279,10 @@ def worker(impl: str, length: int, settings: BenchSettings) -> BenchRow:
     cap = int(settings.max_rss_gb * 2**30) if settings.max_rss_gb is not None else physical_memory() * 3 // 4
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     try:
-        return measure(impl, length, settings)
+        row = measure(impl, length, settings)  # peak_mb is read before the error's dense reference runs
+        if impl in ATTENTION_KINDS and length <= settings.max_error_length:
+            row.approx_error = approximation_error(impl, length, settings)
+        return row
     except ImportError as err:
         return BenchRow(impl, length, None, None, "unavailable", f"{type(err).__name__}: {err}")
     except (MemoryError, RuntimeError) as err:
@@ -272,11 +329,12 @@ def results_table(rows: list[BenchRow]):
     from rich.table import Table
 
     table = Table(title="Encoder forward+backward, batch 1")
-    for name in ("impl", "length", "seconds", "peak MiB", "status"):
+    for name in ("impl", "length", "seconds", "peak MiB", "approx error", "status"):
         table.add_column(name, justify="left" if name in ("impl", "status") else "right")
     for row in rows:
         table.add_row(row.impl, f"{row.length:,}", "-" if row.seconds is None else f"{row.seconds:.3f}",
                       "-" if row.peak_mb is None else f"{row.peak_mb:,.0f}",
+                      "-" if row.approx_error is None else f"{row.approx_error:.3g}",
                       row.status if row.detail is None else f"{row.status} ({row.detail})")
     return table
 

@@ -23,7 +23,8 @@ def _int_list(text: str, option: str) -> list[int]:
 def bench_attention(
     lengths: str = typer.Option("1024,4096,16384", help="Comma-separated sequence lengths."),
     impl: str = typer.Option(None, help="Comma-separated implementations (default: every registered "
-                             "attention kind, then the peers hf-bigbird and performer-pytorch)."),
+                             "attention kind (dense, bigbird, performer-softmax, performer-relu, longformer, "
+                             "nystromformer, reformer-lsh), then the peers hf-bigbird and performer-pytorch)."),
     json_path: Path = typer.Option(None, "--json", help="Write rows, settings and machine to this JSON file."),
     plot: Path = typer.Option(None, help="Write a log-log plot of seconds vs length (PNG)."),
     repeats: int = typer.Option(3, min=1, help="Timed passes after one warm-up; the best is kept."),
@@ -31,13 +32,18 @@ def bench_attention(
     threads: int = typer.Option(None, min=1, help="torch threads per worker (default: torch's default)."),
     max_rss_gb: float = typer.Option(None, min=0.5, help="Address-space cap per worker in GiB (RLIMIT_AS); "
                                      "a worker over it is reported as 'oom' (default: 3/4 of RAM)."),
+    reversible: bool = typer.Option(False, "--reversible", help="Reversible encoder blocks: activations "
+                                    "recomputed in backward (peers are then reported unavailable)."),
+    ffn_chunk_size: int = typer.Option(None, min=1, help="Tokens per chunk of the encoder MLPs (default: all)."),
+    layers: int = typer.Option(2, min=1, help="Encoder layers."),
 ) -> None:
     """Time encoder forward+backward (batch 1) for each implementation and length, each in a fresh process."""
     from seqformer.bench.attention import (BenchSettings, available_impls, plot_benchmark, results_table,
                                            run_benchmark, save_figure, write_json)  # torch: import on use
 
     impls = [name.strip() for name in impl.split(",") if name.strip()] if impl else available_impls()
-    settings = BenchSettings(repeats=repeats, timeout=timeout, threads=threads, max_rss_gb=max_rss_gb)
+    settings = BenchSettings(repeats=repeats, timeout=timeout, threads=threads, max_rss_gb=max_rss_gb,
+                             reversible=reversible, ffn_chunk_size=ffn_chunk_size, num_layers=layers)
     log = Console(stderr=True)
     rows = run_benchmark(_int_list(lengths, "--lengths"), impls, settings,
                          on_row=lambda row: log.print(f"{row.impl} L={row.length}: {row.status}"

@@ -22,7 +22,7 @@ from seqformer.data.masking import MaskingConfig
 from seqformer.errors import InputError
 from seqformer.io.atomic import atomic_open
 
-ARCHS = ("bigbird", "performer-softmax", "performer-relu", "dense")
+ARCHS = ("bigbird", "performer-softmax", "performer-relu", "dense", "longformer", "nystromformer", "reformer-lsh")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "bf16", "fp32")
 
@@ -31,7 +31,7 @@ PRECISIONS = ("auto", "bf16", "fp32")
 class ModelOptions:
     """The encoder's shape and attention kind; vocabulary and tokenizer come from the data section."""
 
-    arch: str = "bigbird"  # attention kind: bigbird, performer-softmax, performer-relu or dense
+    arch: str = "bigbird"  # attention kind, one of ARCHS (bigbird, performer-*, dense, longformer, nystromformer, reformer-lsh)
     hidden_size: int = 256  # D: width of every token representation
     num_layers: int = 4  # pre-LN Transformer blocks
     num_heads: int = 4  # attention heads per block; hidden_size must divide by it
