@@ -46,3 +46,91 @@ def promoters(
                        for split, c in result.counts.items())
     dropped = ", ".join(f"{n:,} {why.replace('_', ' ')}" for why, n in result.dropped.items() if n)
     typer.echo(f"{counts}" + (f"  (promoter windows dropped: {dropped})" if dropped else "") + f"  -> {out}")
+
+
+def _dropped(dropped: dict[str, int]) -> str:
+    """'  (dropped: 3 too many n, ...)' or ''."""
+    text = ", ".join(f"{n:,} {why.replace('_', ' ')}" for why, n in dropped.items() if n)
+    return f"  (dropped: {text})" if text else ""
+
+
+def _counts(counts: dict[str, dict[str, int]]) -> str:
+    """'train: 100 windows (12 / 30 positive)  val: ...'."""
+    parts = []
+    for split, c in counts.items():
+        positives = " / ".join(f"{v:,}" for k, v in c.items() if k != "windows")
+        parts.append(f"{split}: {c['windows']:,} windows ({positives} positive)")
+    return "  ".join(parts)
+
+
+@data_app.command("chromatin")
+def chromatin(
+    fasta: Path = typer.Option(..., "--fasta", help="Pre-cut sequences whose headers carry coordinates "
+                               "(chrom:start-end), or an indexed genome with --region."),
+    peaks: list[Path] = typer.Option(..., "--peaks", help="Peak BED files, one target each: "
+                                     "`--peaks A.bed B.bed ...` or the option repeated."),
+    more_peaks: Optional[list[Path]] = typer.Argument(None, metavar="[PEAKS]...", show_default=False,
+                                                      help="The further files of `--peaks A.bed B.bed ...`."),
+    out: Path = typer.Option(..., "--out", help="Data folder to write: windows.tsv and dataset.json."),
+    bin_size: int = typer.Option(200, "--bin", help="Central bases whose overlap with a peak sets a target."),
+    window: int = typer.Option(1000, "--window", help="Bases per window."),
+    stride: int = typer.Option(200, "--stride", help="Bases between window starts."),
+    min_overlap: int = typer.Option(1, "--min-overlap", help="Bases of the central bin that must lie in a peak."),
+    region: list[str] = typer.Option([], "--region", help="Genome mode: regions to tile (repeat); "
+                                     "without it --fasta is read as pre-cut sequences."),
+    holdout_chrom: list[str] = typer.Option([], "--holdout-chrom", help="Contigs left out entirely (repeat), "
+                                            "e.g. chrX."),
+    val_region: list[str] = typer.Option([], "--val-region", help="Validation ranges or contigs (repeat; "
+                                         "default: second-to-last tenth of each contig's span)."),
+    test_region: list[str] = typer.Option([], "--test-region", help="Test ranges or contigs (repeat; "
+                                          "default: last tenth of each contig's span)."),
+    max_n: float = typer.Option(0.05, "--max-n", help="Largest share of N bases in a kept window."),
+    coords: str = typer.Option("auto", "--coords", help="Header coordinates: auto, one-based (inclusive) "
+                               "or zero-based (half-open)."),
+) -> None:
+    """Windows labelled by peak overlap of their central bin (DeepSEA style), one target per peak file."""
+    from data_prep.chromatin import ChromatinDataParams, build_chromatin_dataset
+
+    params = ChromatinDataParams(window=window, bin=bin_size, stride=stride, min_overlap=min_overlap,
+                                 regions=tuple(region), holdout_chroms=tuple(holdout_chrom),
+                                 val_regions=tuple(val_region), test_regions=tuple(test_region), max_n=max_n,
+                                 coords=coords)
+    result = build_chromatin_dataset(fasta, [*peaks, *(more_peaks or [])], out, params)
+    typer.echo(f"{len(result.targets)} targets  {_counts(result.counts)}{_dropped(result.dropped)}  -> {out}")
+
+
+@data_app.command("tf-binding")
+def tf_binding(
+    peaks: Path = typer.Option(..., "--peaks", help="FASTA of peak sequences whose headers carry coordinates."),
+    out: Path = typer.Option(..., "--out", help="Data folder to write: windows.tsv and dataset.json."),
+    background: str = typer.Option("gc-matched", "--background", help="gc-matched (windows of --genome) or "
+                                   "shuffled (dinucleotide shuffles of the peaks)."),
+    genome: Optional[Path] = typer.Option(None, "--genome", help="Indexed genome to cut gc-matched background from."),
+    negatives_per_positive: float = typer.Option(1.0, "--negatives-per-positive", help="Background windows per peak."),
+    window: Optional[int] = typer.Option(None, "--window", help="Bases per window (default: the most common "
+                                         "peak length; longer peaks are centre-cropped)."),
+    name: Optional[str] = typer.Option(None, "--name", help="Target name (default: the file name)."),
+    val_region: list[str] = typer.Option([], "--val-region", help="Peaks' validation ranges or contigs "
+                                         "(repeat; default: chr7)."),
+    test_region: list[str] = typer.Option([], "--test-region", help="Peaks' test ranges or contigs "
+                                          "(repeat; default: chr8 and chr9)."),
+    background_val_region: list[str] = typer.Option([], "--background-val-region",
+                                                    help="Genome background's validation ranges "
+                                                         "(default: second-to-last tenth of each contig)."),
+    background_test_region: list[str] = typer.Option([], "--background-test-region",
+                                                     help="Genome background's test ranges "
+                                                          "(default: last tenth of each contig)."),
+    min_distance: int = typer.Option(1000, "--min-distance", help="Least bases between background and any peak."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the background."),
+    coords: str = typer.Option("auto", "--coords", help="Header coordinates: auto, one-based or zero-based."),
+) -> None:
+    """Peak sequences (bound) against GC-matched genome windows or dinucleotide shuffles (unbound)."""
+    from data_prep.tf_binding import TFBindingDataParams, build_tf_binding_dataset
+
+    params = TFBindingDataParams(background=background, negatives_per_positive=negatives_per_positive,
+                                 window=window, name=name, val_regions=tuple(val_region),
+                                 test_regions=tuple(test_region), background_val_regions=tuple(background_val_region),
+                                 background_test_regions=tuple(background_test_region), min_distance=min_distance,
+                                 seed=seed, coords=coords)
+    result = build_tf_binding_dataset(peaks, out, params, genome=genome)
+    typer.echo(f"target {result.target}  {_counts(result.counts)}{_dropped(result.dropped)}  -> {out}")

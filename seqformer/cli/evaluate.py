@@ -85,3 +85,73 @@ def promoter(
     for name, scores in result.metrics.items():
         table.add_row(name, *(f"{scores[key]:.3f}" for key in ("auroc", "auprc", "f1", "mcc")))
     Console().print(table)
+
+
+def _evaluate_task(task: str, data: Path, model: Path, out: Optional[Path], json_out: bool, batch_size: int,
+                   device: str, baseline_k: Optional[int]) -> None:
+    """Score a model on a task's test split; print a table (or JSON), write the report to ``out``."""
+    from seqformer.models.classifier import SequenceClassifier
+    from seqformer.tasks.evaluation import evaluation_dict, write_window_evaluation
+    from seqformer.tasks.window_tasks import evaluate_task
+    from seqformer.training.distributed import resolve_device
+
+    if device not in ("auto", "cpu", "cuda"):
+        raise InputError(f"--device must be auto, cpu or cuda, got {device!r}")
+    where = resolve_device(device)
+    loaded = SequenceClassifier.from_pretrained(model, map_location=where)
+    result = evaluate_task(task, data, loaded, batch_size=batch_size, device=where, model_name=str(model.resolve()),
+                           baseline_k=baseline_k)
+    if out is not None:
+        write_window_evaluation(result, out)
+    if json_out:
+        typer.echo(json.dumps(evaluation_dict(result)))
+        return
+    model_name, baseline = result.predictors
+    table = Table(title=f"evaluate {task}: test split, model vs {baseline}")
+    for column in ("target", "positives", "model AUROC", "baseline AUROC", "model AUPRC", "baseline AUPRC"):
+        table.add_column(column, justify="left" if column == "target" else "right")
+    for t in result.targets:
+        m, b = result.metrics[t][model_name], result.metrics[t][baseline]
+        table.add_row(t, f"{result.counts[t]['positive']:,} / {sum(result.counts[t].values()):,}",
+                      f"{m['auroc']:.3f}", f"{b['auroc']:.3f}", f"{m['auprc']:.3f}", f"{b['auprc']:.3f}")
+    auroc, auprc = result.summary("auroc"), result.summary("auprc")
+    for stat in ("mean", "median"):
+        table.add_row(stat, "", f"{auroc[model_name][stat]:.3f}", f"{auroc[baseline][stat]:.3f}",
+                      f"{auprc[model_name][stat]:.3f}", f"{auprc[baseline][stat]:.3f}")
+    Console().print(table)
+    typer.echo(f"model above the baseline on {result.wins('auroc')} of {len(result.targets)} targets (AUROC)")
+
+
+_DATA_HELP = "Data folder from `seqformer data {task}` (its test split is scored)."
+_MODEL_HELP = "Classifier folder from `seqformer finetune {task}`."
+_OUT_HELP = "Folder for metrics.json, metrics.tsv, auroc.png and auprc.png (default: print only)."
+
+
+@evaluate_app.command("chromatin")
+def chromatin(
+    data: Path = typer.Option(..., "--data", help=_DATA_HELP.format(task="chromatin")),
+    model: Path = typer.Option(..., "--model", help=_MODEL_HELP.format(task="chromatin")),
+    out: Optional[Path] = typer.Option(None, "--out", help=_OUT_HELP),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
+    batch_size: int = typer.Option(64, "--batch-size", min=1, help="Windows per forward pass."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    baseline_k: Optional[int] = typer.Option(None, "--baseline-k", min=1, max=8, help="k of the k-mer baseline "
+                                             "(default 5)."),
+) -> None:
+    """Per-target AUROC and AUPRC (mean, median) beside a 5-mer logistic regression per target."""
+    _evaluate_task("chromatin", data, model, out, json_out, batch_size, device, baseline_k)
+
+
+@evaluate_app.command("tf-binding")
+def tf_binding(
+    data: Path = typer.Option(..., "--data", help=_DATA_HELP.format(task="tf-binding")),
+    model: Path = typer.Option(..., "--model", help=_MODEL_HELP.format(task="tf-binding")),
+    out: Optional[Path] = typer.Option(None, "--out", help=_OUT_HELP + " Also roc.png and pr.png."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
+    batch_size: int = typer.Option(64, "--batch-size", min=1, help="Windows per forward pass."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    baseline_k: Optional[int] = typer.Option(None, "--baseline-k", min=1, max=8, help="k of the k-mer baseline "
+                                             "(default 4)."),
+) -> None:
+    """AUROC, AUPRC, F1 and MCC beside a 4-mer logistic regression."""
+    _evaluate_task("tf-binding", data, model, out, json_out, batch_size, device, baseline_k)

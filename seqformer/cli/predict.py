@@ -110,3 +110,21 @@ def windows(
     with atomic_open(out) as handle:
         scored.to_csv(handle, sep="\t", index=False, na_rep=".", float_format="%.6g")
     typer.echo(f"{len(scored):,} windows scored -> {out}")
+
+
+@predict_app.command("sequences")
+def sequences(
+    fasta: Path = typer.Option(..., "--fasta", help="FASTA of DNA sequences (plain or gzip), one row per record."),
+    model: Path = typer.Option(..., "--model", help="Sequence-classifier folder."),
+    out: Path = typer.Option(..., "--out", help="TSV: id, length, fit (exact/cropped/padded), then one "
+                             "probability column per target."),
+    batch_size: int = typer.Option(64, "--batch-size", min=1, help="Records per forward pass."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+) -> None:
+    """Score each record, centre-cropped or N-padded to the model's window (never cut from one end)."""
+    from seqformer.predict.scorer import load_classifier
+    from seqformer.predict.sequences import score_fasta
+
+    classifier = load_classifier(model, _device(device))
+    count = score_fasta(classifier, fasta, out, batch_size=batch_size)
+    typer.echo(f"{count:,} records scored ({classifier.config.window}-base window) -> {out}")

@@ -159,7 +159,7 @@ def load_window_splits(data: WindowData | str | Path,
     if not isinstance(data, WindowData):
         data = read_window_data(data)
     table = data.table
-    reader = _SourceReader(data.meta["sources"], data.path)
+    reader = SourceReader(data.meta["sources"], data.path)
     out = {}
     targets = list(data.targets)
     try:
@@ -177,7 +177,7 @@ def window_lengths(rows: pd.DataFrame) -> np.ndarray:
     return (rows["end"].to_numpy(np.int64) - rows["start"].to_numpy(np.int64))
 
 
-class _SourceReader:
+class SourceReader:
     """Reads windows from a folder's sources, opening each source once."""
 
     def __init__(self, sources: dict[str, dict[str, Any]], base: Path) -> None:

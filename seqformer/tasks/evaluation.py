@@ -13,13 +13,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from seqformer.data.windows import WindowData, load_window_splits, read_window_data
 from seqformer.errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 METRIC_NAMES = ("auroc", "auprc", "f1", "mcc")
 THRESHOLD = 0.5  # probability at which F1 and MCC call a window positive
@@ -179,3 +182,51 @@ def plot_metric_bars(result: WindowEvaluation, metric: str = "auroc"):
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def evaluation_table(result: WindowEvaluation) -> pd.DataFrame:
+    """One row per target and predictor: target, predictor, positives, negatives, auroc, auprc, f1, mcc."""
+    import pandas as pd
+
+    rows = [{"target": t, "predictor": p, "positives": result.counts[t]["positive"],
+             "negatives": result.counts[t]["negative"], **result.metrics[t][p]}
+            for t in result.targets for p in result.predictors]
+    return pd.DataFrame(rows)
+
+
+def evaluation_dict(result: WindowEvaluation) -> dict[str, Any]:
+    """metrics.json: per-target metrics, their mean and median per predictor, wins, counts, baseline."""
+    return {"data": result.data, "model": result.model, "split": "test", "threshold": THRESHOLD,
+            "targets": list(result.targets), "metrics": result.metrics,
+            "summary": {m: result.summary(m) for m in ("auroc", "auprc")},
+            "model_above_baseline": {m: result.wins(m) for m in ("auroc", "auprc")},
+            "counts": result.counts, "baseline": result.baseline}
+
+
+def write_window_evaluation(result: WindowEvaluation, out: str | Path) -> list[Path]:
+    """Write metrics.json, metrics.tsv, auroc.png and auprc.png (bars per target) into ``out``.
+
+    A one-target result also gets roc.png and pr.png (its curves). Returns the paths written.
+    """
+    import json
+
+    from seqformer.io.atomic import atomic_open
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / "metrics.json", out / "metrics.tsv"]
+    with atomic_open(paths[0], "w") as handle:
+        json.dump(evaluation_dict(result), handle, indent=2)
+        handle.write("\n")
+    with atomic_open(paths[1], "w") as handle:
+        evaluation_table(result).to_csv(handle, sep="\t", index=False, float_format="%.4f")
+    figures = [(out / f"{m}.png", plot_metric_bars(result, m)) for m in ("auroc", "auprc")]
+    if len(result.targets) == 1:
+        (target,) = result.targets
+        figures += [(out / "roc.png", plot_roc(result.curves[target], result.metrics[target])),
+                    (out / "pr.png", plot_pr(result.curves[target], result.metrics[target]))]
+    for path, fig in figures:
+        with atomic_open(path, "wb") as handle:
+            fig.savefig(handle, format="png", dpi=120)
+        paths.append(path)
+    return paths

@@ -1,0 +1,88 @@
+"""The named window-classification tasks: their defaults, and fine-tuning / evaluation by task name.
+
+Axes: N windows, T targets.
+
+Each task is a kind of data folder (``dataset.json``'s ``task``; promoter folders have their own
+format) with its fine-tuning defaults and the k of its k-mer baseline:
+
+- ``promoter``: one target, 300-base windows; overlapping 6-mers; 4-mer baseline.
+- ``chromatin``: one target per peak file, 1,000-base windows (DeepSEA style); non-overlapping
+  6-mers (a sixth of the tokens of overlapping ones), positive weights per target (peaks are a few
+  percent of windows); a 5-mer baseline per target.
+- ``tf-binding``: one target (bound or not), 200-base peak windows against background; overlapping
+  3-mers; 4-mer baseline.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from seqformer.data.windows import WindowData, read_window_data
+from seqformer.errors import InputError
+from seqformer.tasks.classification import FinetuneOptions, FinetuneResult, finetune_classifier
+from seqformer.tasks.evaluation import WindowEvaluation, evaluate_windows
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """A named task: what it is, its fine-tuning defaults and its baseline."""
+
+    description: str  # one line for help texts
+    defaults: dict[str, Any] = field(default_factory=dict)  # FinetuneOptions fields that differ from the defaults
+    baseline_k: int = 4  # k of the k-mer logistic-regression baseline
+
+
+TASKS: dict[str, TaskSpec] = {
+    "promoter": TaskSpec("promoter / background windows around TSSs (seqformer data promoters)"),
+    "chromatin": TaskSpec("one binary target per peak file (seqformer data chromatin)",
+                          {"kmer": 6, "kmer_stride": 6, "pos_weight": True}, baseline_k=5),
+    "tf-binding": TaskSpec("TF-bound peak sequences against background (seqformer data tf-binding)",
+                           {"kmer": 3, "hidden_size": 64}),
+}
+
+
+def task_data(task: str, data_dir: str | Path) -> WindowData:
+    """The data folder, checked to be one of ``task``'s."""
+    if task not in TASKS:
+        raise InputError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
+    data = read_window_data(data_dir)
+    found = data.meta.get("task", "promoter" if data.meta.get("format") == "seqformer-promoters" else None)
+    if found != task:
+        raise InputError(f"not a {task} data folder: it was made for the {found!r} task "
+                         f"(make one with `seqformer data {task}{'s' if task == 'promoter' else ''}`)",
+                         path=data_dir)
+    return data
+
+
+def task_options(task: str, **given: Any) -> FinetuneOptions:
+    """FinetuneOptions: the task's defaults, overridden by the ``given`` values that are not None."""
+    preset = TASKS[task].defaults
+    given = {k: v for k, v in given.items() if v is not None}
+    if "kmer" in given and "kmer_stride" not in given and preset.get("kmer_stride", 1) != 1:
+        given["kmer_stride"] = given["kmer"]  # a non-overlapping preset stays non-overlapping for another k
+    values = {**preset, **given}
+    names = {f.name for f in dataclasses.fields(FinetuneOptions)}
+    unknown = sorted(set(values) - names)
+    if unknown:
+        raise ValueError(f"unknown fine-tuning option(s) {unknown}")
+    return FinetuneOptions(**values)
+
+
+def finetune_task(task: str, data_dir: str | Path, out: str | Path, options: FinetuneOptions, *,
+                  init: str | Path | None = None, quiet: bool = False) -> FinetuneResult:
+    """Fine-tune a classifier on one of ``task``'s data folders."""
+    return finetune_classifier(task_data(task, data_dir), out, options, init=init, quiet=quiet)
+
+
+def evaluate_task(task: str, data_dir: str | Path, model, *, batch_size: int = 64,
+                  device: torch.device | str = "cpu", model_name: str = "",
+                  baseline_k: int | None = None) -> WindowEvaluation:
+    """Score a model on the test split of one of ``task``'s data folders beside a k-mer baseline
+    (the task's k unless ``baseline_k``)."""
+    return evaluate_windows(task_data(task, data_dir), model, batch_size=batch_size, device=device,
+                            baseline_k=baseline_k or TASKS[task].baseline_k, model_name=model_name)
