@@ -7,7 +7,8 @@ scored when all of these hold; otherwise it is skipped and counted under the rea
   ``*`` and breakends are [symbolic]) and differs from REF [no_change];
 - its contig is in the genome, as named or through an unambiguous rename (``20`` ↔ ``chr20``,
   ``MT`` ↔ ``chrM``: :class:`ContigMatcher`) [contig];
-- REF equals the genome's bases at ``POS`` (case-insensitive) and lies on the contig [ref_mismatch];
+- REF lies on the contig [off_contig: POS or REF's end past the contig's end] and equals the
+  genome's bases there, case-insensitively [ref_mismatch];
 - "short": after :func:`trim_alleles`, neither REF nor ALT is longer than ``max_allele`` bases
   (default 50) nor than the window [long].
 """
@@ -24,7 +25,7 @@ from seqformer.io.vcf import Variant
 #: longest trimmed REF or ALT (bases) that counts as a short variant.
 MAX_ALLELE = 50
 #: skip reasons, in report order.
-SKIP_REASONS = ("ref_mismatch", "contig", "long", "symbolic", "no_alt", "no_change")
+SKIP_REASONS = ("ref_mismatch", "contig", "off_contig", "long", "symbolic", "no_alt", "no_change")
 _MITO = {"MT": ("chrM", "M"), "chrM": ("MT", "M"), "M": ("chrM", "MT"), "chrMT": ("MT", "chrM")}
 _EXAMPLES = 5  # REF mismatches quoted in the report
 
@@ -105,6 +106,7 @@ class AlleleCounts:
     scored: int = 0  # alleles that passed every check
     skipped: Counter = field(default_factory=Counter)  # reason -> alleles (SKIP_REASONS)
     mismatches: list[str] = field(default_factory=list)  # the first few REF mismatches, for the report
+    mismatched_records: int = 0  # records whose REF does not match the genome
 
     def skip(self, reason: str, alleles: int = 1) -> None:
         self.skipped[reason] += alleles
@@ -145,15 +147,15 @@ def _record_alleles(variant: Variant, number: int, genome, counts: AlleleCounts,
         counts.skip("contig", len(variant.alts))
         return []
     ref = variant.ref.upper()
-    length = matcher.contigs[chrom]
-    end = min(variant.pos + len(ref), length)
-    found = genome.fetch(chrom, variant.pos, end) if variant.pos < length else ""
+    if variant.pos + len(ref) > matcher.contigs[chrom]:
+        counts.skip("off_contig", len(variant.alts))
+        return []
+    found = genome.fetch(chrom, variant.pos, variant.pos + len(ref))
     if found != ref:
         counts.skip("ref_mismatch", len(variant.alts))
+        counts.mismatched_records += 1
         if len(counts.mismatches) < _EXAMPLES:
-            where = f"{variant.chrom}:{variant.pos + 1}"
-            counts.mismatches.append(f"{where} REF {ref} but the genome has {found or 'nothing (past the end)'}"
-                                     + (f" (contig length {length})" if end - variant.pos < len(ref) else ""))
+            counts.mismatches.append(f"{variant.chrom}:{variant.pos + 1} REF {ref} but the genome has {found}")
         return []
     alleles = []
     for index, alt in enumerate(variant.alts):
@@ -177,9 +179,11 @@ def skip_report(counts: AlleleCounts, matcher: ContigMatcher, source: str, max_a
     mismatched = counts.skipped.get("ref_mismatch", 0)
     if mismatched:
         lines.append(f"skipped {mismatched:,} allele(s) whose REF does not match {source}: "
-                     + "; ".join(counts.mismatches) + (", ..." if mismatched > len(counts.mismatches) else ""))
-    what = {"long": f"REF or ALT (trimmed) longer than {max_allele} bases or the window", "symbolic": "symbolic ALT (<...>, *, breakend)",
-            "no_alt": "no ALT ('.')", "no_change": "ALT equal to REF",
+                     + "; ".join(counts.mismatches)
+                     + ("; ..." if counts.mismatched_records > len(counts.mismatches) else ""))
+    what = {"long": f"REF or ALT (trimmed) longer than {max_allele} bases or the window",
+            "symbolic": "symbolic ALT (<...>, *, breakend)", "no_alt": "no ALT ('.')", "no_change": "ALT equal to REF",
+            "off_contig": f"REF runs past the end of its contig in {source}",
             "contig": f"on contigs not in {source}: {missing_contigs(matcher)}"}
     for reason in SKIP_REASONS[1:]:
         if counts.skipped.get(reason):
