@@ -13,6 +13,16 @@ from seqformer.cli import bench_app
 from seqformer.errors import InputError
 
 
+def _classifier(model: Path | None, random_model: bool, device):
+    """The classifier to time: the ``--model`` folder, or bench scan's random one."""
+    from seqformer.bench.scan import random_classifier
+    from seqformer.predict.scorer import load_classifier
+
+    if (model is None) == (not random_model):
+        raise InputError("give either --model or --random-model")
+    return random_classifier() if random_model else load_classifier(model, device)
+
+
 @bench_app.command("variants")
 def bench_variants(
     vcf: Path = typer.Option(..., "--vcf", help="Variants to score (.vcf or .vcf.gz)."),
@@ -26,18 +36,14 @@ def bench_variants(
     json_output: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
 ) -> None:
     """Time score-variants on a VCF and the model's forward passes alone on the same windows; report the overhead."""
-    from seqformer.bench.scan import random_classifier
     from seqformer.bench.variants import run_variant_benchmark
     from seqformer.cli.predict import _device
     from seqformer.io import Genome
-    from seqformer.predict.scorer import load_classifier
 
-    if (model is None) == (not random_model):
-        raise InputError("give either --model or --random-model")
     where = _device(device)
     with Genome(genome) as ref:
-        classifier = random_classifier() if random_model else load_classifier(model, where)
-        result = run_variant_benchmark(classifier, ref, vcf, batch_size=batch_size, device=where, repeats=repeats)
+        result = run_variant_benchmark(_classifier(model, random_model, where), ref, vcf, batch_size=batch_size,
+                                       device=where, repeats=repeats)
     if json_output:
         typer.echo(json.dumps(result, indent=2))
         return
