@@ -134,3 +134,20 @@ def tf_binding(
                                  seed=seed, coords=coords)
     result = build_tf_binding_dataset(peaks, out, params, genome=genome)
     typer.echo(f"target {result.target}  {_counts(result.counts)}{_dropped(result.dropped)}  -> {out}")
+
+
+@data_app.command("protein-split")
+def protein_split(
+    fasta: Path = typer.Option(..., "--fasta", help="Protein FASTA (plain or gzip)."),
+    train: Path = typer.Option(..., "--train", help="FASTA to write the training records to."),
+    held_out: Path = typer.Option(..., "--held-out", help="FASTA to write the held-apart records to."),
+    fraction: float = typer.Option(0.02, "--fraction", help="Share of records held apart (by a hash of the id)."),
+    salt: str = typer.Option("heldout:", "--salt", help="Prefix hashed with each id, so the held-apart set differs "
+                             "from the one pretraining validates on (empty: the same rule)."),
+) -> None:
+    """Split a protein corpus by record into training and held-apart files (a hash of each id decides)."""
+    from data_prep.protein_split import split_proteins
+
+    result = split_proteins(fasta, train, held_out, fraction, salt)
+    typer.echo(f"{result.train_records:,} training records -> {train}  "
+               f"{result.held_out_records:,} held apart -> {held_out}")
