@@ -16,7 +16,8 @@ Z ← ¼ Z (13 I − A Z (15 I − A Z (7 I − A Z))) from Z₀ = Aᵀ / (‖A�
 Padded keys are out of the softmaxes and the landmarks, padded values are zeroed before the
 convolution, padded queries give zeros: appending padding never changes real outputs.
 
-The skip conv_K(V) is a depthwise convolution over tokens, one K-tap filter per head (a parameter,
+The skip conv_K(V) is a depthwise convolution over tokens, one K-tap filter per head (a parameter
+of shape (H, 1, K, 1) as in the paper's Conv2d,
 zero-initialised so that a new model starts as the pure Nyström approximation; 0 = no skip).
 Time and memory O(L·m·D); no L x L matrix, and no attention probabilities either: the implicit
 matrix kernel₁·Z·kernel₃ is neither non-negative nor normalised (``returns_attention`` is False).
@@ -93,11 +94,19 @@ def iterative_pinv(a: torch.Tensor, iterations: int) -> torch.Tensor:
 
 
 def _masked_softmax(scores: torch.Tensor, allowed: torch.Tensor) -> torch.Tensor:
-    """Softmax over the last axis of the allowed entries; a row with none gives zeros."""
-    scores = scores.masked_fill(~allowed, float("-inf"))
-    row_max = scores.amax(-1, keepdim=True).clamp_min(torch.finfo(scores.dtype).min)
-    weights = torch.exp(scores - row_max)
-    return weights / weights.sum(-1, keepdim=True).clamp_min(torch.finfo(scores.dtype).tiny)
+    """Softmax over the last axis of the allowed entries (a row with none comes out uniform: callers
+    overwrite or zero such rows). One fused softmax: it keeps only its output for backward."""
+    return torch.softmax(scores.masked_fill(~allowed, torch.finfo(scores.dtype).min), dim=-1)
+
+
+def depthwise_conv(v: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Each head's K-tap filter over tokens, zero-padded: v (B, H, L, D), weight (H, 1, K, 1) → (B, H, L, D)."""
+    batch, heads, length, dim = v.shape
+    kernel = weight.shape[2]
+    channels = v.transpose(2, 3).reshape(batch, heads * dim, length)  # (B, H·D, L)
+    out = F.conv1d(channels, weight.view(heads, 1, kernel).repeat_interleave(dim, 0), padding=kernel // 2,
+                   groups=heads * dim)
+    return out.view(batch, heads, dim, length).transpose(2, 3)
 
 
 class NystromAttention(Attention):
@@ -144,6 +153,5 @@ class NystromAttention(Attention):
             kernel3 = _masked_softmax(q_land @ k.transpose(-1, -2), keys) * valid[:, None, :, None]  # (B, H, m, L)
             out = kernel1 @ (iterative_pinv(inner, self.config.pinv_iterations) @ (kernel3 @ v))
             if self.conv_weight is not None:
-                pad = self.config.conv_kernel // 2
-                out = out + F.conv2d(v, self.conv_weight.to(work), padding=(pad, 0), groups=self.num_heads)
+                out = out + depthwise_conv(v, self.conv_weight.to(work))
         return AttentionOutput(out=zero_padded_queries(out, real).to(dtype))

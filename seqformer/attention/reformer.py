@@ -143,7 +143,7 @@ class ReformerLSHAttention(Attention):
             allowed = same & _with_previous(_chunks(slot_real, chunk), False)[..., None, :] \
                 & _chunks(slot_real, chunk)[..., None]  # (B, H, R, nc, c, 2c)
             is_self = query_pos[..., None] == key_pos[..., None, :]
-            count = self._round_counts(bucket, rank // chunk, query_pos, key_pos, allowed)
+            count = self._round_counts(bucket, rank // chunk, query_pos, key_pos, allowed, n)
             others = allowed & ~is_self
             has_other = others.any(-1).flatten(3)  # (B, H, R, Lp) per sorted slot
             any_other = torch.zeros(batch, heads, length + 1, dtype=torch.int32, device=device).scatter_add_(
@@ -151,7 +151,9 @@ class ReformerLSHAttention(Attention):
             lonely = ~any_other[:, :, None].expand(-1, -1, rounds, -1).gather(-1, order)  # (B, H, R, L) in sorted order
             lonely = _chunks(F.pad(lonely, (0, pad), value=False), chunk)
             allowed = others | (allowed & is_self & lonely[..., None])
-            penalty = torch.where(allowed, count.clamp_min(1).to(q.dtype).log(), float("inf"))
+            del others, is_self
+            penalty = count.to(q.dtype).clamp_min_(1.0).log_().masked_fill_(~allowed, float("inf"))
+            del count, allowed
 
         def sort(x):  # (B, H, L, D) → chunks of the sorted slots (B, H, R, nc, c, D)
             gathered = x[:, :, None].expand(-1, -1, rounds, -1, -1).gather(
@@ -159,12 +161,14 @@ class ReformerLSHAttention(Attention):
             return _chunks(F.pad(gathered, (0, 0, 0, pad)), chunk)
 
         queries, keys, values = sort(q), _with_previous(sort(k), 0.0), _with_previous(sort(v), 0.0)
-        scores = torch.matmul(queries, keys.transpose(-1, -2)) * dim ** -0.5 - penalty  # (B, H, R, nc, c, 2c)
+        scores = torch.matmul(queries, keys.transpose(-1, -2)).mul_(dim ** -0.5).sub_(penalty)  # (B, H, R, nc, c, 2c)
+        del penalty
         row_max = scores.amax(-1, keepdim=True).clamp_min(torch.finfo(scores.dtype).min).detach()
-        weights = torch.exp(scores - row_max)
+        weights = (scores - row_max).exp_()
+        del scores
         total = weights.sum(-1, keepdim=True)
-        round_out = torch.matmul(weights, values) / total.clamp_min(torch.finfo(scores.dtype).tiny)
-        round_lse = torch.where(total > 0, row_max + total.clamp_min(torch.finfo(scores.dtype).tiny).log(),
+        round_out = torch.matmul(weights, values) / total.clamp_min(torch.finfo(weights.dtype).tiny)
+        round_lse = torch.where(total > 0, row_max + total.clamp_min(torch.finfo(weights.dtype).tiny).log(),
                                 float("-inf"))  # (B, H, R, nc, c, 1)
 
         def unsort(x):  # chunks (B, H, R, nc, c, E) → original positions (B, H, R, L, E)
@@ -179,7 +183,7 @@ class ReformerLSHAttention(Attention):
         if need_weights:
             round_share = torch.gather(share[..., 0], 3, order)  # in sorted order (B, H, R, L)
             round_share = _chunks(F.pad(round_share, (0, pad)), chunk)[..., None]
-            p = (weights / total.clamp_min(torch.finfo(scores.dtype).tiny)) * round_share  # (B, H, R, nc, c, 2c)
+            p = (weights / total.clamp_min(torch.finfo(weights.dtype).tiny)) * round_share  # (B, H, R, nc, c, 2c)
             dense = q.new_zeros(batch, heads, length + 1, length + 1)
             rows = query_pos[..., None] * (length + 1) + key_pos[..., None, :]  # flat (query, key) index
             dense.view(batch, heads, -1).scatter_add_(-1, rows.flatten(2), p.flatten(2))
@@ -187,14 +191,15 @@ class ReformerLSHAttention(Attention):
         return out, probs
 
     @staticmethod
-    def _round_counts(bucket, chunk_of, query_pos, key_pos, allowed):
+    def _round_counts(bucket, chunk_of, query_pos, key_pos, allowed, n_buckets):
         """N_ij (B, H, R, nc, c, 2c): rounds in which key j is in query i's set (same bucket, chunk window).
 
         bucket, chunk_of (B, H, R, L) per position; query_pos, key_pos (B, H, R, nc, c or 2c) with L
         for empty slots.
         """
-        bucket = F.pad(bucket, (0, 1), value=-1)  # empty slots (position L): no bucket, no chunk
-        chunk_of = F.pad(chunk_of, (0, 1), value=-2)
+        small = torch.int16 if max(bucket.shape[-1], n_buckets) + 2 < 2**15 else torch.int32  # fits every value
+        bucket = F.pad(bucket, (0, 1), value=-1).to(small)  # empty slots (position L): no bucket, no chunk
+        chunk_of = F.pad(chunk_of, (0, 1), value=-2).to(small)
         count = torch.zeros(allowed.shape, dtype=torch.int16, device=allowed.device)
 
         def at(table, r, pos):  # round r of table (B, H, R, L + 1) at positions pos (B, H, R, nc, m)
