@@ -42,3 +42,15 @@ def saved_bytes(fn) -> int:
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
         fn()
     return sum(seen.values())
+
+
+def saved_tensors_grow_linearly(module) -> bool:
+    """Whether the largest tensor ``module`` saves for backward at 2,048 tokens is at most twice that at
+    1,024 and far below a dense (B, H, L, L) (q, k, v of shape (1, H, L, D))."""
+
+    def largest(length):
+        q, k, v = qkv(1, module.num_heads, length, module.head_dim, grad=True)
+        return largest_saved_tensor(lambda: module(q, q if module.shared_qk else k, v).out)
+
+    big = largest(2048)
+    return big <= 2 * largest(1024) and big < module.num_heads * 2048 * 2048 // 4
