@@ -113,3 +113,17 @@ def test_cli_bad_options_are_one_line_errors(args, message):
     result = CliRunner().invoke(app, ["bench", "attention", *args])
     assert result.exit_code == 2
     assert message in result.stderr
+
+
+def test_errors_on_a_trained_models_own_queries_keys_and_values(tmp_path):
+    from seqformer.models import EncoderConfig
+    from seqformer.models.mlm import MaskedLM, MaskedLMConfig
+    from seqformer.tokenizers import KmerTokenizer
+
+    tok = KmerTokenizer(k=3, stride=1)
+    encoder = EncoderConfig.for_tokenizer(tok, hidden_size=16, num_layers=2, num_heads=2, ffn_size=32)
+    folder = MaskedLM(MaskedLMConfig(encoder), tokenizer=tok).save_pretrained(tmp_path / "mlm")
+    settings = dataclasses.replace(TINY, window=2)
+    errors = bench.trained_model_errors(folder, "ACGTTGCA" * 8, ["dense", "longformer", "nystromformer"], settings)
+    assert [len(layers) for layers in errors.values()] == [2, 2, 2]  # one error per layer
+    assert max(errors["dense"]) < 1e-5 and min(errors["longformer"]) > 0  # 64 tokens, window ±2

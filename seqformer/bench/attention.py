@@ -214,15 +214,19 @@ def attention_options(impl: str, length: int, settings: BenchSettings) -> dict[s
     return {}
 
 
-def approximation_error(impl: str, length: int, settings: BenchSettings) -> float:
-    """‖out − exact‖ / ‖exact‖ of kind ``impl`` alone on seeded N(0, 1) q, k, v (1, H, L, D/H)."""
+def approximation_error(impl: str, length: int, settings: BenchSettings,
+                        inputs: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None) -> float:
+    """‖out − exact‖ / ‖exact‖ of kind ``impl`` alone on ``inputs`` q, k, v (1, H, L, Dh), else on
+    seeded N(0, 1) ones with H = ``num_heads`` and Dh = ``hidden_size / num_heads``."""
     from seqformer.attention import build_attention, masked_softmax_attention
 
-    heads, dim = settings.num_heads, settings.hidden_size // settings.num_heads
-    module = build_attention(impl, attention_options(impl, length, settings), num_heads=heads, head_dim=dim,
-                             seed=settings.seed)
-    generator = torch.Generator().manual_seed(settings.seed)
-    q, k, v = (torch.randn(1, heads, length, dim, generator=generator) for _ in range(3))
+    if inputs is None:
+        heads, dim = settings.num_heads, settings.hidden_size // settings.num_heads
+        generator = torch.Generator().manual_seed(settings.seed)
+        inputs = tuple(torch.randn(1, heads, length, dim, generator=generator) for _ in range(3))
+    q, k, v = (x.float() for x in inputs)
+    module = build_attention(impl, attention_options(impl, length, settings), num_heads=q.shape[1],
+                             head_dim=q.shape[3], seed=settings.seed)
     with torch.no_grad():
         if module.shared_qk:  # keys are the normalised queries, and a token does not attend to itself
             out = module(q, q, v).out
@@ -232,6 +236,35 @@ def approximation_error(impl: str, length: int, settings: BenchSettings) -> floa
             out = module(q, k, v).out
             exact, _ = masked_softmax_attention(q, k, v)
     return float((out - exact).norm() / exact.norm())
+
+
+def model_qkv(encoder: nn.Module, input_ids: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
+    """The (q, k, v), each (B, H, L, Dh), that every attention layer of a SeqEncoder gets on ``input_ids``."""
+    captured: list[tuple[torch.Tensor, ...]] = []
+    hooks = [block.attention.attention.register_forward_pre_hook(
+        lambda module, args: captured.append(tuple(x.detach() for x in args[:3]))) for block in encoder.blocks]
+    try:
+        with torch.no_grad():
+            encoder.eval()(input_ids)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return captured
+
+
+def trained_model_errors(model_dir: str | Path, sequence: str, impls: list[str],
+                         settings: BenchSettings = BenchSettings()) -> dict[str, list[float]]:
+    """Per layer, the approximation error of each kind on the q, k, v of a trained model on ``sequence``.
+
+    ``model_dir`` holds a masked LM or an encoder (a model folder); ``sequence`` is tokenized with its
+    tokenizer (one row, no padding). The kinds run with ``settings``' options at that length.
+    """
+    from seqformer.models.mlm import MaskedLM
+
+    model = MaskedLM.from_pretrained(model_dir)
+    ids = model.tokenizer.batch_encode([sequence]).input_ids  # (1, L)
+    layers = model_qkv(model.encoder, ids)
+    return {impl: [approximation_error(impl, ids.shape[1], settings, qkv) for qkv in layers] for impl in impls}
 
 
 def measure(impl: str, length: int, settings: BenchSettings) -> BenchRow:
