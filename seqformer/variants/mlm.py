@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from seqformer.data.corpus import window_length
+from seqformer.data.masking import IGNORE_INDEX
 from seqformer.errors import InputError
 from seqformer.predict.windows import batched
 from seqformer.tokenizers.base import UNK_ID
@@ -80,10 +81,10 @@ def allele_log_likelihood(model, seqs: Sequence[str], spans: Sequence[tuple[int,
         ids = torch.from_numpy(np.stack([tokenizer.encode(seq) for seq, _ in batch]).astype(np.int64))  # (B, L)
         where = torch.from_numpy(np.stack([masked_tokens(tokenizer, len(seq), span) for seq, span in batch]))
         inputs = ids.masked_fill(where, tokenizer.mask_id).to(device)
-        hidden = model.encoder(inputs, torch.ones_like(inputs, dtype=torch.bool)).last_hidden_state  # (B, L, D)
-        logits = model.head(hidden[where.to(device)], model.encoder.embed.weight)  # (M, V), row-major
-        truth = ids[where].to(device)  # (M,)
-        logp = torch.log_softmax(logits.float(), dim=-1).gather(1, truth[:, None])[:, 0].double()  # (M,)
+        labels = ids.masked_fill(~where, IGNORE_INDEX).to(device)  # the true ids at the masked tokens only
+        predicted = model.predict_masked(inputs, torch.ones_like(inputs, dtype=torch.bool), labels)
+        truth = predicted.labels  # (M,), row-major like predicted.logits (M, V)
+        logp = torch.log_softmax(predicted.logits.float(), dim=-1).gather(1, truth[:, None])[:, 0].double()  # (M,)
         rows = where.nonzero()[:, 0].to(device)  # (M,) the window of each masked token
         total = torch.zeros(len(batch), dtype=torch.float64, device=device).index_add_(0, rows, logp)
         unknown = torch.zeros(len(batch), dtype=torch.int64, device=device).index_add_(
