@@ -131,11 +131,15 @@ def read_peak_files(paths: Sequence[str | Path]) -> tuple[tuple[str, ...], list[
     return names, tables
 
 
-def _split_ranges(texts: Sequence[str], spans: dict[str, tuple[int, int]], which: int,
-                  contigs: dict[str, int]) -> list[Region]:
+def parse_ranges(texts: Sequence[str], spans: dict[str, int], source: str) -> list[Region]:
+    """Split ranges as given: ``chrom:start-end`` as written, a bare contig name as its whole ``spans`` length."""
+    return [parse_region(t) if ":" in t else parse_region(t, spans, source=source) for t in texts]
+
+
+def _split_ranges(texts: Sequence[str], spans: dict[str, tuple[int, int]], which: int, source: str) -> list[Region]:
     """The ranges of a split: the user's, or the ``which``-th last tenth of every contig's span."""
     if texts:
-        return [parse_region(t, contigs) for t in texts]
+        return parse_ranges(texts, {c: hi for c, (_, hi) in spans.items()}, source)
     ranges = []
     for chrom, (lo, hi) in spans.items():
         tenth = (hi - lo) // 10
@@ -237,8 +241,8 @@ def build_chromatin_dataset(sequences: str | Path, peak_paths: Sequence[str | Pa
     dropped["too_many_n"] = int(too_n.sum())
     table = table[~(held | unassayed | too_n)].reset_index(drop=True)
     spans = {c: (int(g["start"].min()), int(g["end"].max())) for c, g in table.groupby("chrom", sort=False)}
-    val = _split_ranges(params.val_regions, spans, 2, contigs)
-    test = _split_ranges(params.test_regions, spans, 1, contigs)
+    val = _split_ranges(params.val_regions, spans, 2, sequences.name)
+    test = _split_ranges(params.test_regions, spans, 1, sequences.name)
     chroms, starts, ends = table["chrom"].to_numpy(), table["start"].to_numpy(), table["end"].to_numpy()
     split = assign_splits(chroms, starts, ends, val, test)
     dropped["straddling_splits"] = int((split == "").sum())

@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from data_prep.background import Composition, distance_to_nearest, match_gc
-from data_prep.chromatin import assign_splits, target_name
+from data_prep.chromatin import assign_splits, parse_ranges, target_name
 from seqformer.data.windows import SPLITS, check_new_data_folder, target_counts, write_window_data
 from seqformer.errors import InputError
 from seqformer.io import Region, parse_region
@@ -188,14 +188,9 @@ def build_tf_binding_dataset(peaks: str | Path, out: str | Path, params: TFBindi
     dropped = {"peaks_shorter_than_window": 0, "duplicate_peaks": 0, "straddling_splits": 0}
     positives, window, coords = _positives(peaks, params, dropped)
     spans = {str(c): int(e) for c, e in positives.groupby("chrom")["end"].max().items()}
-
-    def ranges(texts: tuple[str, ...], default: tuple[str, ...]) -> list[Region]:
-        """Ranges as given (a contig name is its peaks' whole span), or the default contigs the peaks use."""
-        texts = texts or tuple(c for c in default if c in spans)
-        return [parse_region(t) if ":" in t else parse_region(t, spans, source=f"{peaks.name} (its headers)")
-                for t in texts]
-
-    val, test = ranges(params.val_regions, DEFAULT_VAL), ranges(params.test_regions, DEFAULT_TEST)
+    source = f"{peaks.name} (its headers)"
+    val = parse_ranges(params.val_regions or [c for c in DEFAULT_VAL if c in spans], spans, source)
+    test = parse_ranges(params.test_regions or [c for c in DEFAULT_TEST if c in spans], spans, source)
     split = assign_splits(positives["chrom"].to_numpy(), positives["start"].to_numpy(),
                           positives["end"].to_numpy(), val, test)
     dropped["straddling_splits"] = int((split == "").sum())

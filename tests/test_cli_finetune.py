@@ -97,6 +97,12 @@ def test_finetune_and_evaluate_errors(dataset, fixture, tmp_path):
     tokenizer = KmerTokenizer(3, 1)
     encoder = EncoderConfig.for_tokenizer(tokenizer, hidden_size=16, num_layers=1, num_heads=2, ffn_size=32)
     MaskedLM(MaskedLMConfig(encoder), tokenizer=tokenizer).save_pretrained(tmp_path / "mlm")
+    short = EncoderConfig.for_tokenizer(tokenizer, hidden_size=16, num_layers=1, num_heads=2, ffn_size=32,
+                                        max_length=32)
+    MaskedLM(MaskedLMConfig(short), tokenizer=tokenizer).save_pretrained(tmp_path / "short")
+    line = cli_error("finetune", "promoter", "--data", dataset, "--out", tmp_path / "m", "--init", tmp_path / "short",
+                     *TINY)
+    assert "takes at most 32 tokens, but a 300-base window is 300 tokens; pretrain with --max-length 300" in line
     line = cli_error("evaluate", "promoter", "--data", dataset, "--model", tmp_path / "mlm")
     assert "not a sequence classifier: model_type is 'masked-lm'" in line
     assert not (tmp_path / "m").exists()

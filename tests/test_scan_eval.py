@@ -82,3 +82,11 @@ def test_cli_errors(beds, tmp_path):
     calls, tss = beds
     assert "malformed region" in cli_error("evaluate", "scan", "--calls", calls, "--tss", tss, "--region", "chr1:x")
     cli_error("evaluate", "scan", "--calls", tmp_path / "missing.bed", "--tss", tss, "--region", "chr1:1-10")
+
+
+def test_an_empty_calls_file_is_no_calls(beds, tmp_path):
+    _, tss = beds
+    (tmp_path / "none.bed").write_text("")
+    out = json.loads(cli_ok("evaluate", "scan", "--calls", tmp_path / "none.bed", "--tss", tss,
+                            "--region", "chr1:1001-3000", "--json"))
+    assert out["calls"] == 0 and out["tss_found"] == 0 and out["sensitivity"] == 0.0

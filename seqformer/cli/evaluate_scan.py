@@ -27,7 +27,7 @@ def scan(
     from seqformer.io import atomic_open, parse_region, read_bed
 
     target = parse_region(region)
-    metrics = evaluate_calls(read_bed(calls), read_bed(tss), target, distance)
+    metrics = evaluate_calls(read_bed(calls, allow_empty=True), read_bed(tss), target, distance)
     if out is not None:
         with atomic_open(out) as handle:
             json.dump(metrics.to_dict(), handle, indent=2)

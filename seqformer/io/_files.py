@@ -15,14 +15,14 @@ Compression = Literal["none", "gzip", "bgzf"]
 _GZIP_MAGIC = b"\x1f\x8b"
 
 
-def require_file(path: str | os.PathLike) -> Path:
-    """``path`` as a :class:`Path`; :class:`InputError` when it is missing, a folder, or empty."""
+def require_file(path: str | os.PathLike, *, allow_empty: bool = False) -> Path:
+    """``path`` as a :class:`Path`; :class:`InputError` when it is missing, a folder, or (unless allowed) empty."""
     path = Path(path)
     if not path.exists():
         raise InputError("file not found", path=path)
     if path.is_dir():
         raise InputError("is a folder, not a file", path=path)
-    if path.stat().st_size == 0 or not _has_content(path):
+    if not allow_empty and (path.stat().st_size == 0 or not _has_content(path)):
         raise InputError("file is empty", path=path)
     return path
 

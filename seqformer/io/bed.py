@@ -32,7 +32,7 @@ def _split(line: str) -> list[str]:
     return line.split("\t") if "\t" in line else line.split()
 
 
-def read_bed(path: str | os.PathLike) -> pd.DataFrame:
+def read_bed(path: str | os.PathLike, *, allow_empty: bool = False) -> pd.DataFrame:
     """Read a BED file (plain or gzip) into a DataFrame with columns ``chrom, start, end, ...``.
 
     ``start`` and ``end`` are int64; ``score`` is numeric when every value is (``.`` -> missing):
@@ -40,7 +40,7 @@ def read_bed(path: str | os.PathLike) -> pd.DataFrame:
     Raises :class:`InputError` naming the line for too few or uneven columns, non-integer or
     negative coordinates, ``end < start``, or a strand other than ``+``, ``-`` or ``.``.
     """
-    path = require_file(path)
+    path = require_file(path, allow_empty=allow_empty)
     rows, lines = [], []
     with open_text(path) as handle:
         for number, line in enumerate(handle, 1):

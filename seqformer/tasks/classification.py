@@ -208,8 +208,13 @@ def build_classifier(options: FinetuneOptions, targets: Sequence[str], window: i
     """A fresh classifier of ``options``' shape, or one whose encoder comes from ``init`` (a model folder)."""
     torch.manual_seed(options.seed)
     if init is not None:
-        return SequenceClassifier.from_encoder(init, tuple(targets), window, pooling=options.pooling,
-                                               head_dropout=options.head_dropout)
+        model = SequenceClassifier.from_encoder(init, tuple(targets), window, pooling=options.pooling,
+                                                head_dropout=options.head_dropout)
+        needed, limit = model.tokenizer.num_tokens(window), model.config.encoder.max_length
+        if needed > limit:
+            raise InputError(f"the pretrained encoder takes at most {limit} tokens, but a {window}-base window is "
+                             f"{needed} tokens; pretrain with --max-length {needed} or more", path=init)
+        return model
     try:
         tokenizer = KmerTokenizer(options.kmer, options.kmer_stride)
         encoder = EncoderConfig.for_tokenizer(

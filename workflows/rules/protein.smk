@@ -1,0 +1,52 @@
+# Pipeline 3, protein: corpus -> record-level held-apart split -> masked-LM pretraining
+# -> masked accuracy and perplexity on the held-apart records, beside the unigram baseline.
+
+PR = config.get("protein", {})
+
+
+rule protein_split:
+    input:
+        PR.get("fasta", []),
+    output:
+        train=out("protein", "train.fasta"),
+        held_out=out("protein", "held_out.fasta"),
+    log:
+        out("logs", "protein_split.log"),
+    params:
+        fraction=PR.get("held_out_fraction", 0.02),
+    shell:
+        "{SF} data protein-split --fasta {input} --train {output.train} --held-out {output.held_out} "
+        "--fraction {params.fraction} > {log} 2>&1"
+
+
+rule protein_pretrain:
+    input:
+        out("protein", "train.fasta"),
+    output:
+        directory(out("protein", "pretrain")),
+    log:
+        out("logs", "protein_pretrain.log"),
+    params:
+        launch=train_launcher(),
+        flags=opts(PR.get("pretrain")),
+        device=config["training"]["device"],
+    resources:
+        **train_resources(),
+    shell:
+        "{params.launch} pretrain --fasta {input} --alphabet protein --out {output} --device {params.device} "
+        "--quiet {params.flags} 2> {log}"
+
+
+rule protein_evaluate:
+    input:
+        model=out("protein", "pretrain"),
+        fasta=out("protein", "held_out.fasta"),
+    output:
+        out("protein", "evaluation.json"),
+    log:
+        out("logs", "protein_evaluate.log"),
+    params:
+        device=config["training"]["device"],
+    shell:
+        "{SF} evaluate mlm --model {input.model}/model --fasta {input.fasta} --device {params.device} --json "
+        "> {output} 2> {log}"
