@@ -7,7 +7,7 @@ STAMP := $(VENV)/.seqformer-installed
 DEMO := data_prep/demo
 DEMO_OUT ?= demo_out
 
-.PHONY: install demo test bench-tokenize clean
+.PHONY: install demo test docs bench-tokenize clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,9 @@ demo: install
 
 test: install
 	$(PY) -m pytest -q
+
+docs: install
+	$(PY) -m seqformer.cli.reference > docs/cli.md
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache
