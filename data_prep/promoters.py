@@ -25,8 +25,6 @@ into place, so an error leaves nothing behind.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +35,7 @@ import pandas as pd
 from data_prep.background import Composition, distance_to_nearest, match_gc
 from seqformer.errors import InputError
 from seqformer.io import Genome, Region, read_bed
-from seqformer.io.atomic import temp_dir_beside
+from seqformer.io.atomic import atomic_dir
 from seqformer.io.regions import missing_contig_message
 
 WINDOWS_FILE = "windows.tsv"
@@ -243,23 +241,11 @@ def _region_windows(genome: Genome, region: Region, rows: pd.DataFrame, all_tss:
 def _write(out: Path, table: pd.DataFrame, meta: dict[str, Any]) -> None:
     """Write windows.tsv and dataset.json into a folder beside ``out``, then rename it onto ``out``."""
     table = table.sort_values(["chrom", "start", "end", "label"], kind="stable").reset_index(drop=True)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_dir_beside(out)
-    try:
+    with atomic_dir(out) as tmp:
         with open(tmp / WINDOWS_FILE, "w", newline="") as handle:
             handle.write("#" + "\t".join(COLUMNS) + "\n")
             table[list(COLUMNS)].to_csv(handle, sep="\t", header=False, index=False)
         (tmp / DATASET_FILE).write_text(json.dumps(meta, indent=2) + "\n")
-        old = None
-        if out.exists():
-            old = temp_dir_beside(out, ".old")
-            os.replace(out, old)
-        os.replace(tmp, out)
-        if old is not None:
-            shutil.rmtree(old)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
 
 
 def read_windows(data_dir: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:

@@ -26,8 +26,6 @@ too: their single target is ``promoter`` and their source is the genome.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,29 +80,16 @@ def write_window_data(out: str | Path, table: pd.DataFrame, meta: dict[str, Any]
 
     ``meta`` must hold ``targets`` and ``sources``; ``format`` and ``version`` are added.
     """
-    from seqformer.io.atomic import temp_dir_beside
+    from seqformer.io.atomic import atomic_dir
 
-    out = Path(out)
     targets = list(meta["targets"])
     table = table[list(BASE_COLUMNS) + targets]
     meta = {"format": FORMAT, "version": 1, **meta}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_dir_beside(out)
-    try:
+    with atomic_dir(out) as tmp:
         with open(tmp / WINDOWS_FILE, "w", newline="") as handle:
             handle.write("#" + "\t".join(table.columns) + "\n")
             table.to_csv(handle, sep="\t", header=False, index=False)
         (tmp / DATASET_FILE).write_text(json.dumps(meta, indent=2) + "\n")
-        old = None
-        if out.exists():
-            old = temp_dir_beside(out, ".old")
-            os.replace(out, old)
-        os.replace(tmp, out)
-        if old is not None:
-            shutil.rmtree(old)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
 
 
 def check_new_data_folder(out: str | Path) -> None:

@@ -59,3 +59,28 @@ def atomic_open(path: str | Path, mode: str = "w", **kwargs) -> Iterator[IO]:
     with atomic_path(path) as tmp:
         with open(tmp, mode, **kwargs) as handle:
             yield handle
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | Path) -> Iterator[Path]:
+    """Yield a new empty folder beside ``path``; on success it replaces ``path`` (an old folder there is removed).
+
+    If the block fails, the temporary folder is removed and ``path`` is left as it was.
+    """
+    import shutil
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_dir_beside(path)
+    try:
+        yield tmp
+        old = None
+        if path.exists():
+            old = temp_dir_beside(path, ".old")
+            os.replace(path, old)
+        os.replace(tmp, path)
+        if old is not None:
+            shutil.rmtree(old)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
