@@ -150,13 +150,13 @@ class Block(nn.Module):
         return x, probs
 
 
-def plain_forward(blocks: nn.ModuleList, x: torch.Tensor, rotation, key_padding_mask,
-                  need_weights: bool) -> tuple[torch.Tensor, list[torch.Tensor], list]:
-    """The ordinary residual stack: (final x (B, L, D), each block's output, each block's probs)."""
+def plain_forward(blocks: nn.ModuleList, x: torch.Tensor, rotation, key_padding_mask, need_weights: bool,
+                  keep_hidden: bool) -> tuple[torch.Tensor, list[torch.Tensor], list]:
+    """The ordinary residual stack: (final x (B, L, D), each block's output if kept, each block's probs)."""
     hidden, attentions = [], []
     for block in blocks:
         x, probs = block(x, rotation, key_padding_mask, need_weights)
-        hidden.append(x)
+        hidden += [x] if keep_hidden else []
         attentions.append(probs)
     return x, hidden, attentions
 
@@ -217,7 +217,8 @@ class SeqEncoder(PretrainedModel):
             x, hidden, attentions = reversible_stack(self.blocks, embedded, rotation, key_padding_mask), [], []
         else:
             stack = two_stream_forward if self.config.reversible else plain_forward
-            x, hidden, attentions = stack(self.blocks, embedded, rotation, key_padding_mask, output_attentions)
+            x, hidden, attentions = stack(self.blocks, embedded, rotation, key_padding_mask, output_attentions,
+                                          output_hidden_states)
         return EncoderOutput(
             last_hidden_state=self.norm(x),
             hidden_states=(embedded, *hidden) if output_hidden_states else None,

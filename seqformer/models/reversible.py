@@ -34,18 +34,18 @@ import torch
 from torch import nn
 
 
-def two_stream_forward(blocks: nn.ModuleList, x: torch.Tensor, rotation, key_padding_mask,
-                       need_weights: bool) -> tuple[torch.Tensor, list[torch.Tensor], list]:
-    """Plain autograd through reversible blocks: (final mean (B, L, D), each block's mean, each block's probs)."""
+def two_stream_forward(blocks: nn.ModuleList, x: torch.Tensor, rotation, key_padding_mask, need_weights: bool,
+                       keep_hidden: bool) -> tuple[torch.Tensor, list[torch.Tensor], list]:
+    """Plain autograd through reversible blocks: (final mean (B, L, D), each block's mean if kept, probs)."""
     x1 = x2 = x
     hidden, attentions = [], []
     for block in blocks:
         attended, probs = block.attend(x2, rotation, key_padding_mask, need_weights)
         x1 = x1 + attended  # y1
         x2 = x2 + block.feed_forward(x1)  # y2
-        hidden.append((x1 + x2) / 2)
+        hidden += [(x1 + x2) / 2] if keep_hidden else []
         attentions.append(probs)
-    return hidden[-1], hidden, attentions
+    return (x1 + x2) / 2, hidden, attentions
 
 
 def reversible_stack(blocks: nn.ModuleList, x: torch.Tensor, rotation, key_padding_mask) -> torch.Tensor:
