@@ -58,6 +58,7 @@ from seqformer.cli import bench_scan as _bench_scan  # noqa: E402,F401
 from seqformer.cli import score_variants as _score_variants  # noqa: E402,F401
 from seqformer.cli import mutagenesis as _mutagenesis  # noqa: E402,F401
 from seqformer.cli import bench_variants as _bench_variants  # noqa: E402,F401
+from seqformer.cli import attention as _attention  # noqa: E402,F401
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from seqformer.models.config import EncoderConfig
 from seqformer.models.encoder import EncoderOutput, SeqEncoder
 from seqformer.models.pretrained import PretrainedModel, load_pretrained, save_pretrained
 from seqformer.models.mlm import MaskedLM, MaskedLMConfig, MaskedLMOutput, MaskedPredictions  # noqa: F401
+from seqformer.models.classifier import load_model  # noqa: F401  (a folder as the model its config.json names)
 
 __all__ = ["EncoderConfig", "EncoderOutput", "PretrainedModel", "SeqEncoder", "load_pretrained",
            "save_pretrained"]

@@ -191,7 +191,7 @@ class SequenceClassifier(PretrainedModel):
         if isinstance(pretrained, nn.Module):
             source = pretrained
         else:
-            source = _load_any(Path(pretrained))
+            source = load_model(Path(pretrained))
         encoder = source if isinstance(source, SeqEncoder) else getattr(source, "encoder", None)
         if not isinstance(encoder, SeqEncoder):
             raise ValueError(f"{type(source).__name__} has no SeqEncoder to start from")
@@ -202,7 +202,7 @@ class SequenceClassifier(PretrainedModel):
         return model
 
 
-def _load_any(directory: Path) -> nn.Module:
+def load_model(directory: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
     """A model folder loaded as whatever its config.json says it is (masked LM, classifier or encoder)."""
     import json
 
@@ -210,6 +210,7 @@ def _load_any(directory: Path) -> nn.Module:
     from seqformer.models.mlm import MaskedLM
     from seqformer.models.pretrained import CONFIG_FILE, load_pretrained
 
+    directory = Path(directory)
     path = directory / CONFIG_FILE
     kind = None
     if path.is_file():
@@ -218,4 +219,4 @@ def _load_any(directory: Path) -> nn.Module:
         except (json.JSONDecodeError, AttributeError) as err:
             raise InputError(f"bad model config: {err}", path=path) from None
     model_cls = {MLM_TYPE: MaskedLM, MODEL_TYPE: SequenceClassifier}.get(kind, SeqEncoder)
-    return load_pretrained(directory, model_cls=model_cls)
+    return load_pretrained(directory, model_cls=model_cls, map_location=map_location)

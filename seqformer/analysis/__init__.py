@@ -1,0 +1,22 @@
+"""Analyses of trained models: attention maps and attention against substitution matrices.
+
+Axes: B batch, N layers, H heads, L tokens, n letters (bases or residues), A = 20 amino acids.
+
+- :mod:`~seqformer.analysis.attention`: attention per layer and head of any model (encoder, masked
+  LM, classifier) as arrays over tokens or letters, long DataFrames and per-head statistics;
+- :mod:`~seqformer.analysis.substitution`: Vig et al. 2020's comparison of attention with BLOSUM62
+  (or another matrix) beside a random control (docs/attention.md);
+- :mod:`~seqformer.analysis.plots`: Figures of those; :mod:`~seqformer.analysis.reports`: the files
+  of ``seqformer attention blosum`` and ``seqformer attention maps``.
+"""
+
+from seqformer.analysis.attention import (AttentionMaps, attention_frame, attention_probs, check_extractable,
+                                          extraction_limit, head_statistics, letter_attention, sequence_attention)
+from seqformer.analysis.substitution import (AminoAcidAttention, MatrixComparison, SubstitutionAnalysis,
+                                             amino_acid_attention, attention_correlations, matrix_correlation,
+                                             random_control, substitution_analysis, substitution_matrix)
+
+__all__ = ["AminoAcidAttention", "AttentionMaps", "MatrixComparison", "SubstitutionAnalysis", "amino_acid_attention",
+           "attention_correlations", "attention_frame", "attention_probs", "check_extractable", "extraction_limit",
+           "head_statistics", "letter_attention", "matrix_correlation", "random_control", "sequence_attention",
+           "substitution_analysis", "substitution_matrix"]

@@ -1,0 +1,266 @@
+"""Attention against a substitution matrix: Vig et al. 2020, "BERTology Meets Biology", section 4.3.
+
+Axes: N layers, H heads, K = N·H heads in all, A = 20 standard amino acids, B batch, L tokens.
+
+Over a set of protein sequences (docs/attention.md says the same with the reasons):
+
+1. In every head, the attention α_ij of query token i to key token j, with [CLS], [SEP] and
+   padding removed both as queries and as keys (the rest is not renormalised); weights α_ij ≤ θ
+   are dropped ("high-confidence" attention, θ = 0.1 by default as in Vig et al.'s code).
+2. For head k and amino acid a, the share of its kept attention that *lands on* a, i.e. whose key
+   (the attended-to residue j) is a: ``share_k(a) = Σ α_ij [res_j = a] / Σ α_ij``, both sums over
+   every sequence and every kept (i, j); the denominator counts keys of any residue letter
+   (X, B, Z, U, O too). A head whose denominator is below ``min_head_weight`` (100, as Vig et al.)
+   is left out: too few kept weights.
+3. For every pair of amino acids a ≠ b, the Pearson correlation over the kept heads of the vectors
+   ``share_·(a)`` and ``share_·(b)``: a symmetric 20 x 20 matrix, diagonal undefined. A pair is
+   undefined (NaN) when either vector is constant over the heads (an amino acid that no kept head
+   attends to, or a single kept head).
+4. r: the Pearson correlation of the 190 pairs a < b of that matrix with the substitution
+   matrix's scores S(a, b) (BLOSUM62 by default); undefined pairs are left out (``pairs_used``),
+   and r is None when fewer than 3 pairs remain.
+
+The control is the same statistic for a freshly initialised model of the same class and config
+(same shape; BigBird patterns and Performer projections, which come from the config's seed, are
+the same too). Its attention is close to uniform (about 1/L), so at θ = 0.1 it usually keeps no
+weight at all: every statistic is also reported at θ = 0 (all attention between residues).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from seqformer.analysis.attention import attention_probs, check_extractable
+from seqformer.errors import InputError
+from seqformer.tokenizers.base import MASK_ID
+from seqformer.tokenizers.protein import STANDARD_AMINO_ACIDS
+
+DEFAULT_MATRIX = "BLOSUM62"
+DEFAULT_THRESHOLD = 0.1  # attention weights at or below this are ignored (Vig et al.'s code: --min-attn .1)
+DEFAULT_MIN_HEAD_WEIGHT = 100.0  # heads with less kept attention over the set are left out (Vig et al.: 100)
+AMINO_ACIDS = tuple(STANDARD_AMINO_ACIDS)  # the A = 20 letters, alphabetical
+
+
+@dataclass(frozen=True)
+class AminoAcidAttention:
+    """Kept attention (weights above ``threshold``) of every head, summed over a set of sequences."""
+
+    threshold: float  # θ: weights α ≤ θ were dropped
+    landing: np.ndarray  # (N, H, A) kept attention whose key (attended-to residue) is each amino acid
+    totals: np.ndarray  # (N, H) kept attention between residue tokens (any letter)
+
+    def shares(self, min_head_weight: float = DEFAULT_MIN_HEAD_WEIGHT) -> pd.DataFrame:
+        """(K', A) share of each kept head's attention landing on each amino acid; index (layer, head).
+
+        Heads with ``totals < min_head_weight`` (or no kept attention) are left out.
+        """
+        layers, heads = np.nonzero((self.totals >= min_head_weight) & (self.totals > 0))
+        values = self.landing[layers, heads] / self.totals[layers, heads, None]
+        index = pd.MultiIndex.from_arrays([layers, heads], names=["layer", "head"])
+        return pd.DataFrame(values, index=index, columns=list(AMINO_ACIDS))
+
+
+def _amino_acid_ids(tokenizer) -> np.ndarray:
+    """(A,) token ids of the 20 standard amino acids."""
+    if tokenizer.type_name != "protein":
+        raise InputError(f"attention against a substitution matrix needs a protein model; this one's "
+                         f"tokenizer is {tokenizer.type_name!r}")
+    return np.array([tokenizer.token_to_id(letter) for letter in AMINO_ACIDS])
+
+
+def batch_landing(probs: torch.Tensor, input_ids: torch.Tensor, aa_ids: torch.Tensor,
+                  threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Kept attention of one batch: (landing (N, H, A), totals (N, H)) float64.
+
+    Args:
+        probs: (B, N, H, L, L) attention of query token i to key token j.
+        input_ids: (B, L) the tokens; ids <= [MASK] (specials, padding) are neither queries nor keys.
+        aa_ids: (A,) the token ids of the amino acids, in order.
+        threshold: weights at or below it are dropped.
+    """
+    residue = input_ids > MASK_ID  # (B, L)
+    pairs = residue[:, None, None, :, None] & residue[:, None, None, None, :]  # (B, 1, 1, L, L)
+    kept = torch.where(pairs & (probs > threshold), probs, 0.0)  # (B, N, H, L, L)
+    on_key = kept.sum(3).double()  # (B, N, H, L): kept attention landing on each key token
+    letter = (input_ids[..., None] == aa_ids).double()  # (B, L, A) one-hot key letters
+    return torch.einsum("bnhl,bla->nha", on_key, letter).numpy(), on_key.sum((0, 3)).numpy()
+
+
+def amino_acid_attention(model: nn.Module, sequences: Sequence[str], *,
+                         thresholds: Sequence[float] = (DEFAULT_THRESHOLD,),
+                         batch_size: int = 8) -> list[AminoAcidAttention]:
+    """Per head, the attention landing on each amino acid over ``sequences``, for each threshold.
+
+    Args:
+        model: a protein model whose attention kind returns maps (any of them: encoder, MLM, classifier).
+        sequences: protein sequences, each short enough for :func:`check_extractable` once tokenized.
+        thresholds: the θ to keep weights above; one forward pass serves all of them.
+        batch_size: sequences per forward pass (sorted by length, so padding stays small).
+
+    Returns:
+        One :class:`AminoAcidAttention` per threshold, in order.
+    """
+    tokenizer = model.tokenizer
+    aa_ids = torch.from_numpy(_amino_acid_ids(tokenizer))
+    check_extractable(model)
+    if not sequences:
+        raise InputError("no sequence to analyse")
+    sums = [[0.0, 0.0] for _ in thresholds]
+    order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
+    for start in range(0, len(order), batch_size):
+        batch = tokenizer.batch_encode([sequences[i] for i in order[start:start + batch_size]])
+        probs = torch.from_numpy(attention_probs(model, batch))  # (B, N, H, L, L) float32
+        for total, theta in zip(sums, thresholds):
+            landing, totals = batch_landing(probs, batch.input_ids, aa_ids, theta)
+            total[0], total[1] = total[0] + landing, total[1] + totals
+    return [AminoAcidAttention(float(theta), landing, totals) for (landing, totals), theta in zip(sums, thresholds)]
+
+
+def attention_correlations(shares: pd.DataFrame) -> pd.DataFrame:
+    """(A, A) Pearson correlation over heads of each pair of amino-acid share vectors; NaN diagonal.
+
+    A pair where either vector is constant over the heads is NaN (its correlation is undefined).
+    """
+    values = shares.to_numpy(dtype=np.float64)  # (K', A)
+    corr = np.full((len(AMINO_ACIDS), len(AMINO_ACIDS)), np.nan)
+    defined = np.ptp(values, axis=0) > 0 if len(values) >= 2 else np.zeros(len(AMINO_ACIDS), dtype=bool)
+    if defined.any():
+        centred = values[:, defined] - values[:, defined].mean(0, keepdims=True)
+        norms = np.sqrt((centred ** 2).sum(0))
+        corr[np.ix_(defined, defined)] = (centred.T @ centred) / np.outer(norms, norms)
+    np.fill_diagonal(corr, np.nan)
+    return pd.DataFrame(np.clip(corr, -1.0, 1.0), index=list(AMINO_ACIDS), columns=list(AMINO_ACIDS))
+
+
+def substitution_matrix(name: str = DEFAULT_MATRIX) -> pd.DataFrame:
+    """(A, A) scores of a Biopython substitution matrix (``Bio.Align.substitution_matrices.load``)."""
+    from Bio.Align import substitution_matrices
+
+    names = substitution_matrices.load()
+    if name not in names:
+        raise InputError(f"unknown substitution matrix {name!r}; Biopython has: {', '.join(names)}")
+    matrix = substitution_matrices.load(name)
+    missing = [letter for letter in AMINO_ACIDS if letter not in matrix.alphabet]
+    if missing:
+        raise InputError(f"substitution matrix {name!r} does not score the amino acids {''.join(missing)}")
+    scores = [[float(matrix[a, b]) for b in AMINO_ACIDS] for a in AMINO_ACIDS]
+    return pd.DataFrame(scores, index=list(AMINO_ACIDS), columns=list(AMINO_ACIDS))
+
+
+def matrix_correlation(correlations: pd.DataFrame, matrix: pd.DataFrame) -> tuple[float | None, int]:
+    """(Pearson r of the defined off-diagonal pairs a < b with the matrix's scores, pairs used)."""
+    rows, cols = np.tril_indices(len(AMINO_ACIDS), k=-1)  # the 190 pairs
+    x = correlations.loc[list(AMINO_ACIDS), list(AMINO_ACIDS)].to_numpy()[rows, cols]
+    y = matrix.loc[list(AMINO_ACIDS), list(AMINO_ACIDS)].to_numpy()[rows, cols]
+    keep = np.isfinite(x)
+    if keep.sum() < 3 or np.ptp(x[keep]) == 0 or np.ptp(y[keep]) == 0:
+        return None, int(keep.sum())
+    return float(np.corrcoef(x[keep], y[keep])[0, 1]), int(keep.sum())
+
+
+@dataclass(frozen=True)
+class MatrixComparison:
+    """One model's attention at one threshold, compared with the substitution matrix."""
+
+    threshold: float  # θ
+    heads: int  # K: heads of the model
+    shares: pd.DataFrame  # (K', A) the kept heads' shares (index layer, head)
+    correlations: pd.DataFrame  # (A, A) Pearson correlation of amino-acid pairs over the kept heads
+    pearson_r: float | None  # r against the matrix; None when undefined
+    pairs_used: int  # defined off-diagonal pairs (at most 190)
+
+    @property
+    def heads_used(self) -> int:
+        """K': heads with enough kept attention."""
+        return len(self.shares)
+
+    def summary(self) -> dict:
+        """``pearson_r``, ``pairs_used``, ``heads_used``."""
+        return {"pearson_r": self.pearson_r, "pairs_used": self.pairs_used, "heads_used": self.heads_used}
+
+
+def compare_with_matrix(attention: AminoAcidAttention, matrix: pd.DataFrame, *,
+                        min_head_weight: float = DEFAULT_MIN_HEAD_WEIGHT) -> MatrixComparison:
+    """Steps 3-4 of the module docstring for one model's summed attention."""
+    shares = attention.shares(min_head_weight)
+    correlations = attention_correlations(shares)
+    r, pairs = matrix_correlation(correlations, matrix)
+    return MatrixComparison(attention.threshold, int(attention.totals.size), shares, correlations, r, pairs)
+
+
+def random_control(model: nn.Module, seed: int = 0) -> nn.Module:
+    """A freshly initialised model of the same class and config (same shape), in eval mode, on the same device.
+
+    The torch random state is seeded with ``seed`` inside and restored afterwards.
+    """
+    device = next(model.parameters()).device
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        control = type(model)(model.config, tokenizer=model.tokenizer)
+    return control.to(device).eval()
+
+
+@dataclass(frozen=True)
+class SubstitutionAnalysis:
+    """Attention against a substitution matrix for a model and its random control (module docstring)."""
+
+    matrix_name: str  # the substitution matrix
+    matrix: pd.DataFrame  # (A, A) its scores
+    n_sequences: int  # sequences analysed
+    n_residues: int  # residue tokens in them
+    min_head_weight: float  # heads with less kept attention were left out
+    control_seed: int  # seed of the control's initialisation
+    learned: MatrixComparison  # the model at θ
+    control: MatrixComparison  # the random control at θ
+    learned_unthresholded: MatrixComparison  # the model at θ = 0
+    control_unthresholded: MatrixComparison  # the control at θ = 0
+
+    def summary(self) -> dict:
+        """The JSON-ready numbers: ``pearson_r``, ``control_pearson_r``, ``n_sequences``, ``matrix``, ..."""
+        out = {"matrix": self.matrix_name, "pearson_r": self.learned.pearson_r,
+               "control_pearson_r": self.control.pearson_r, "n_sequences": self.n_sequences,
+               "n_residues": self.n_residues, "threshold": self.learned.threshold,
+               "min_head_weight": self.min_head_weight, "heads": self.learned.heads,
+               "heads_used": self.learned.heads_used, "pairs_used": self.learned.pairs_used,
+               "control_heads_used": self.control.heads_used, "control_pairs_used": self.control.pairs_used,
+               "control_seed": self.control_seed}
+        out["unthresholded"] = {"threshold": 0.0, **self.learned_unthresholded.summary(),
+                                **{f"control_{key}": value
+                                   for key, value in self.control_unthresholded.summary().items()}}
+        return out
+
+
+def substitution_analysis(model: nn.Module, sequences: Sequence[str], *, matrix: str = DEFAULT_MATRIX,
+                          threshold: float = DEFAULT_THRESHOLD,
+                          min_head_weight: float = DEFAULT_MIN_HEAD_WEIGHT, control_seed: int = 0,
+                          batch_size: int = 8, source: str | Path | None = None) -> SubstitutionAnalysis:
+    """Vig et al.'s comparison of ``model``'s attention on ``sequences`` with a substitution matrix.
+
+    Raises InputError for a model that is not a protein model or has no attention maps, a bad
+    matrix name, a threshold outside [0, 1), or sequences without any standard amino acid (the
+    error names ``source``, the file they came from, when given).
+    """
+    if not 0.0 <= threshold < 1.0:
+        raise InputError(f"the attention threshold must be in [0, 1), got {threshold}")
+    scores = substitution_matrix(matrix)
+    aa_ids = _amino_acid_ids(model.tokenizer)
+    check_extractable(model)
+    ids = [model.tokenizer.encode(seq, add_special_tokens=False) for seq in sequences]
+    if not any(np.isin(row, aa_ids).any() for row in ids):
+        raise InputError(f"none of the {len(sequences):,} sequences holds a standard amino acid "
+                         f"({STANDARD_AMINO_ACIDS}): nothing to compare", path=source)
+    thresholds = (threshold, 0.0)
+    learned = amino_acid_attention(model, sequences, thresholds=thresholds, batch_size=batch_size)
+    control = amino_acid_attention(random_control(model, control_seed), sequences, thresholds=thresholds,
+                                   batch_size=batch_size)
+    compare = [compare_with_matrix(summed, scores, min_head_weight=min_head_weight)
+               for summed in (*learned, *control)]
+    return SubstitutionAnalysis(matrix, scores, len(sequences), int(sum(len(row) for row in ids)),
+                                float(min_head_weight), control_seed, compare[0], compare[2], compare[1], compare[3])

@@ -1,0 +1,73 @@
+"""``seqformer attention``: attention maps of a model, and its attention against a substitution matrix."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from seqformer.cli import app, make_app
+from seqformer.errors import InputError
+
+attention_app = make_app("Attention analysis: maps per layer and head, attention against substitution matrices.")
+app.add_typer(attention_app, name="attention")
+
+_MODEL_HELP = ("Model folder (config.json, model.safetensors, tokenizer.json: a masked LM, classifier or "
+               "encoder), or a pretraining run folder holding model/.")
+
+
+def _load(model: Path, device: str):
+    from seqformer.models import load_model
+    from seqformer.training.distributed import resolve_device
+
+    if device not in ("auto", "cpu", "cuda"):
+        raise InputError(f"--device must be auto, cpu or cuda, got {device!r}")
+    folder = model / "model" if (model / "model" / "config.json").is_file() else model
+    return load_model(folder, map_location=resolve_device(device))
+
+
+@attention_app.command("blosum")
+def blosum(
+    model: Path = typer.Option(..., "--model", help=_MODEL_HELP + " A protein model."),
+    fasta: Path = typer.Option(..., "--fasta", help="Protein FASTA (plain, gzip or BGZF); records in file order."),
+    out: Path = typer.Option(..., "--out", help="Folder for summary.json, the 20x20 matrices (CSV), head_shares.csv "
+                             "and comparison.png."),
+    matrix: str = typer.Option("BLOSUM62", "--matrix", help="Substitution matrix (Bio.Align.substitution_matrices)."),
+    max_seqs: int = typer.Option(500, "--max-seqs", min=1, help="Analyse the first N records."),
+    threshold: float = typer.Option(0.1, "--threshold", help="Ignore attention weights at or below this."),
+    min_head_weight: float = typer.Option(100.0, "--min-head-weight", min=0.0,
+                                          help="Leave out heads whose kept attention over the set sums to less."),
+    max_length: Optional[int] = typer.Option(None, "--max-length", help="Cut records to this many tokens "
+                                             "(default: the model's attention-extraction limit)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the random control model's initialisation."),
+    batch_size: int = typer.Option(8, "--batch-size", min=1, help="Sequences per forward pass."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+) -> None:
+    """Vig et al. 2020: do heads that attend to one amino acid also attend to those BLOSUM62 calls similar?"""
+    from seqformer.analysis.reports import blosum_report
+
+    _, summary = blosum_report(_load(model, device), fasta, out, matrix=matrix, max_seqs=max_seqs,
+                               threshold=threshold, min_head_weight=min_head_weight, max_length=max_length,
+                               control_seed=seed, batch_size=batch_size)
+    typer.echo(json.dumps(summary))
+
+
+@attention_app.command("maps")
+def maps(
+    model: Path = typer.Option(..., "--model", help=_MODEL_HELP),
+    out: Path = typer.Option(..., "--out", help="Folder for NAME.npz, NAME.layerI.png per sequence and heads.tsv."),
+    fasta: Optional[Path] = typer.Option(None, "--fasta", help="FASTA of sequences (DNA or protein, as the model)."),
+    record: Optional[str] = typer.Option(None, "--record", help="The FASTA record to use (default: the first N)."),
+    genome: Optional[Path] = typer.Option(None, "--genome", help="Reference genome (DNA models), with --region."),
+    region: Optional[str] = typer.Option(None, "--region", help="Samtools-style region, short enough to extract."),
+    max_seqs: int = typer.Option(10, "--max-seqs", min=1, help="FASTA: the first N records."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+) -> None:
+    """Attention of every layer and head over tokens and letters (arrays, heatmaps, per-head statistics)."""
+    from seqformer.analysis.reports import write_attention_maps
+
+    files = write_attention_maps(_load(model, device), out, fasta=fasta, record=record, genome=genome,
+                                 region=region, max_seqs=max_seqs)
+    typer.echo(json.dumps({"files": [str(f) for f in files]}))
