@@ -50,7 +50,7 @@ def test_dry_run_of_each_pipeline(work, pipeline):
                           "promoter_scan", "promoter_scan_metrics"],
             "chromatin": ["chromatin_data", "tf_binding_data", "window_finetune", "window_evaluate",
                           "score_variants"],
-            "protein": ["protein_split", "protein_pretrain", "protein_evaluate"]}[pipeline]
+            "protein": ["protein_split", "protein_pretrain", "protein_evaluate", "protein_blosum"]}[pipeline]
     for job in jobs:
         assert f"rule {job}:" in result.stdout, job
 
@@ -102,6 +102,9 @@ def test_real_run_of_the_tiny_config(work):
     assert "##INFO=<ID=" in (out / "variants" / "annotated.vcf").read_text()
     protein = json.loads((out / "protein" / "evaluation.json").read_text())
     assert protein["masked"] > 0 and protein["perplexity"] > 1
-    for rule in ("promoter_data", "chromatin_data", "protein_pretrain", "score_variants"):
+    blosum = json.loads((out / "protein" / "blosum" / "summary.json").read_text())
+    assert blosum["matrix"] == "BLOSUM62" and 0 < blosum["n_sequences"] <= 4 and "control_pearson_r" in blosum
+    assert (out / "protein" / "blosum" / "comparison.png").exists()
+    for rule in ("promoter_data", "chromatin_data", "protein_pretrain", "protein_blosum", "score_variants"):
         assert (out / "logs" / f"{rule}.log").exists()
     shutil.rmtree(work / ".snakemake", ignore_errors=True)

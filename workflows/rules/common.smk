@@ -56,5 +56,5 @@ def pipeline_targets():
         if config.get("variants"):
             targets += [out("variants", "scores.tsv")]
     if "protein" in config["pipelines"]:
-        targets += [out("protein", "evaluation.json")]
+        targets += [out("protein", "evaluation.json"), out("protein", "blosum", "summary.json")]
     return targets

@@ -1,5 +1,6 @@
 # Pipeline 3, protein: corpus -> record-level held-apart split -> masked-LM pretraining
-# -> masked accuracy and perplexity on the held-apart records, beside the unigram baseline.
+# -> masked accuracy and perplexity on the held-apart records, beside the unigram baseline
+# -> attention against BLOSUM62 (or protein.blosum.matrix) on the held-apart records, beside a random control.
 
 PR = config.get("protein", {})
 
@@ -50,3 +51,20 @@ rule protein_evaluate:
     shell:
         "{SF} evaluate mlm --model {input.model}/model --fasta {input.fasta} --device {params.device} --json "
         "> {output} 2> {log}"
+
+
+rule protein_blosum:
+    input:
+        model=out("protein", "pretrain"),
+        fasta=out("protein", "held_out.fasta"),
+    output:
+        out("protein", "blosum", "summary.json"),
+    log:
+        out("logs", "protein_blosum.log"),
+    params:
+        folder=out("protein", "blosum"),
+        flags=opts(PR.get("blosum")),
+        device=config["training"]["device"],
+    shell:
+        "{SF} attention blosum --model {input.model}/model --fasta {input.fasta} --out {params.folder} "
+        "--device {params.device} {params.flags} > {log} 2>&1"
