@@ -230,3 +230,24 @@ def test_maps_cli_on_a_genome_region_and_a_fasta(models, data_dir, tmp_path):
     line = cli_error("attention", "maps", "--model", models / "nystromformer", "--fasta",
                      data_dir / "training" / "tiny_proteins.fa", "--out", tmp_path / "ny", "--device", "cpu")
     assert "has no attention matrix" in line and not (tmp_path / "ny").exists()
+
+
+def test_comparison_figure_has_a_panel_per_comparison_and_the_matrix(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+
+    from seqformer.analysis.plots import plot_head_shares, plot_substitution_comparison
+
+    monkeypatch.chdir(tmp_path)
+    before = plt.get_fignums()
+    probs, ids = hand_made_batch()
+    summed = AminoAcidAttention(0.0, *batch_landing(probs, ids, AA_IDS, 0.0))
+    comparison = compare_with_matrix(summed, substitution_matrix(), min_head_weight=0.0)
+    fig = plot_substitution_comparison({"model": comparison, "again": comparison}, substitution_matrix(),
+                                       matrix_name="BLOSUM62")
+    heatmaps = [ax for ax in fig.axes if ax.get_title()]
+    assert isinstance(fig, Figure) and len(heatmaps) == 3
+    assert f"r = {comparison.pearson_r:.3f}" in heatmaps[0].get_title() and "BLOSUM62" in heatmaps[2].get_title()
+    assert [t.get_text() for t in heatmaps[2].get_xticklabels()] == list(AMINO_ACIDS)
+    assert isinstance(plot_head_shares(comparison.shares), Figure)
+    assert plt.get_fignums() == before and not list(tmp_path.iterdir())

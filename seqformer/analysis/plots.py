@@ -9,12 +9,13 @@ figure or saved.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from seqformer.analysis.attention import AttentionMaps
+from seqformer.analysis.substitution import MatrixComparison
 
 MAX_TICKS = 64  # more positions than this: every step-th is labelled, with its 0-based offset
 
@@ -110,26 +111,27 @@ def plot_head_shares(shares: pd.DataFrame):
     return fig
 
 
-def plot_substitution_comparison(correlations: pd.DataFrame, matrix: pd.DataFrame, *, matrix_name: str,
-                                 pearson_r: float | None, control: pd.DataFrame | None = None,
-                                 control_r: float | None = None):
-    """Side by side: amino-acid pair correlations of the attention, the substitution matrix (and the control's).
+def plot_substitution_comparison(comparisons: Mapping[str, MatrixComparison], matrix: pd.DataFrame, *,
+                                 matrix_name: str):
+    """Side by side: the amino-acid pair correlations of each comparison, then the substitution matrix.
 
-    The diagonals are left blank (undefined for the correlations; not compared for the matrix).
+    Args:
+        comparisons: panel label → one model's comparison at one threshold (its r and θ go in the title).
+        matrix: (A, A) the substitution matrix's scores; its diagonal is left blank (not compared).
+        matrix_name: its name, for the titles.
     """
     from matplotlib.figure import Figure
 
-    panels = [(correlations, f"attention: pair correlation over heads\nr = {_r(pearson_r)} with {matrix_name}",
-               {"cmap": "RdBu_r", "vmin": -1.0, "vmax": 1.0})]
-    if control is not None:
-        panels.append((control, f"random control of the same shape\nr = {_r(control_r)}",
-                       {"cmap": "RdBu_r", "vmin": -1.0, "vmax": 1.0}))
+    correlation = {"cmap": "RdBu_r", "vmin": -1.0, "vmax": 1.0}
+    panels = [(comparison.correlations, f"{label} (θ = {comparison.threshold:g}, {comparison.heads_used} heads)\n"
+               f"pair correlation over heads; r = {_r(comparison.pearson_r)}", correlation)
+              for label, comparison in comparisons.items()]
     blank = matrix.to_numpy(dtype=float).copy()
     np.fill_diagonal(blank, np.nan)
     limit = float(np.nanmax(np.abs(blank))) or 1.0
     panels.append((pd.DataFrame(blank, index=matrix.index, columns=matrix.columns),
-                   f"{matrix_name} (off-diagonal scores)", {"cmap": "RdBu_r", "vmin": -limit, "vmax": limit}))
-    fig = Figure(figsize=(5.2 * len(panels), 4.8))
+                   f"{matrix_name}\n(off-diagonal scores)", {"cmap": "RdBu_r", "vmin": -limit, "vmax": limit}))
+    fig = Figure(figsize=(4.6 * len(panels), 4.6))
     for ax, (frame, title, options) in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels):
         _heatmap(ax, frame.to_numpy(dtype=float), list(frame.index), list(frame.columns), title=title,
                  cbar=True, **options)

@@ -64,7 +64,8 @@ def blosum_report(model: nn.Module, fasta: str | Path, out: str | Path, *, matri
     residues (default: the extraction limit; Vig et al. cut at 512 tokens). Writes into ``out``:
     ``summary.json``, ``attention_correlations.csv``, ``control_correlations.csv``,
     ``substitution_matrix.csv`` (the 20 x 20 matrices), ``head_shares.csv`` (kept heads x 20) and
-    ``comparison.png`` (learned beside the control and the matrix). Returns (analysis, summary).
+    ``comparison.png`` (the model at θ and at θ = 0, the control at θ = 0, the matrix). Returns
+    (analysis, summary).
     """
     check_extractable(model)
     limit = extraction_limit(model)
@@ -77,10 +78,7 @@ def blosum_report(model: nn.Module, fasta: str | Path, out: str | Path, *, matri
     analysis = substitution_analysis(model, seqs, matrix=matrix, threshold=threshold,
                                      min_head_weight=min_head_weight, control_seed=control_seed,
                                      batch_size=batch_size, source=fasta)
-    figure = plot_substitution_comparison(analysis.learned.correlations, analysis.matrix, matrix_name=matrix,
-                                          pearson_r=analysis.learned.pearson_r,
-                                          control=analysis.control.correlations,
-                                          control_r=analysis.control.pearson_r)
+    figure = plot_substitution_comparison(analysis.panels(), analysis.matrix, matrix_name=matrix)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     tables = {"attention_correlations.csv": analysis.learned.correlations,

@@ -222,6 +222,14 @@ class SubstitutionAnalysis:
     learned_unthresholded: MatrixComparison  # the model at θ = 0
     control_unthresholded: MatrixComparison  # the control at θ = 0
 
+    def panels(self) -> dict[str, MatrixComparison]:
+        """What the report's figure shows: the model at θ and at θ = 0 (once when θ = 0), the control at θ = 0."""
+        panels = {"model": self.learned, "model, all weights": self.learned_unthresholded,
+                  "random control, all weights": self.control_unthresholded}
+        if self.learned.threshold == 0:
+            del panels["model, all weights"]
+        return panels
+
     def summary(self) -> dict:
         """The JSON-ready numbers: ``pearson_r``, ``control_pearson_r``, ``n_sequences``, ``matrix``, ..."""
         out = {"matrix": self.matrix_name, "pearson_r": self.learned.pearson_r,
