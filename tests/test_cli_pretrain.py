@@ -66,7 +66,7 @@ def test_errors_are_one_line(work):
     assert "bad.yaml" in line and "unknown config key 'train.max_stepz'" in line
     assert "file not found" in cli_error(*base, "--fasta", "missing.fa", "--out", "f")
     assert "no corpus" in cli_error(*base, "--out", "g")
-    assert "arch must be one of" in cli_error(*base, "--fasta", "tiny_genome.fa", "--arch", "longformer",
+    assert "arch must be one of" in cli_error(*base, "--fasta", "tiny_genome.fa", "--arch", "linformer",
                                               "--out", "h")
     if not torch.cuda.is_available():
         assert "CUDA was requested" in cli_error(*base, "--fasta", "tiny_genome.fa", "--device", "cuda",

@@ -38,7 +38,7 @@ def test_yaml_over_defaults_and_flags_over_yaml(tmp_path):
     ("trainer: {max_steps: 3}", "unknown config section 'trainer'"),
     ("train: {max_steps: many}", "'train.max_steps' must be an int"),
     ("data: {alphabet: rna}", "alphabet must be one of"),
-    ("model: {arch: longformer}", "arch must be one of"),
+    ("model: {arch: linformer}", "arch must be one of"),
     ("- just a list", "must be a mapping"),
     ("train: {max_steps: [", "not valid YAML"),
 ])
