@@ -90,3 +90,7 @@ def test_flop_count_of_a_dense_layer():
     assert forward_flops_per_token(encoder, 100, 0.15) == pytest.approx(expected)
     assert attended_keys("bigbird", {"block_size": 64}, 4096) == (2 + 3 + 3) * 64
     assert attended_keys("bigbird", {"block_size": 64}, 256) == 256
+    assert attended_keys("longformer", {"window": 32}, 4096) == 65 and attended_keys("longformer", {}, 100) == 100
+    assert attended_keys("reformer-lsh", {"chunk_size": 32, "n_hashes": 4}, 4096) == 2 * 32 * 4
+    assert attended_keys("nystromformer", {"num_landmarks": 16}, 4096) == 16
+    assert attended_keys("performer-relu", {"num_features": 128}, 4096) == 128

@@ -15,7 +15,8 @@ def pretrain(
     fasta: Optional[list[Path]] = typer.Option(None, "--fasta", help="Corpus: an indexed genome (DNA; plain or "
                                                "BGZF) or a FASTA file (protein). Repeat for several files."),
     alphabet: Optional[str] = typer.Option(None, help="dna (k-mers over genome windows) or protein (residues)."),
-    arch: Optional[str] = typer.Option(None, help="Attention: bigbird, performer-softmax, performer-relu or dense."),
+    arch: Optional[str] = typer.Option(None, help="Attention: bigbird, performer-softmax, performer-relu, dense, "
+                                       "longformer, nystromformer or reformer-lsh."),
     out: Path = typer.Option(..., "--out", help="Run folder: config.yaml, model/, checkpoints/, metrics.csv, "
                              "tensorboard/."),
     config: Optional[Path] = typer.Option(None, "--config", help="Run config YAML, merged over the defaults; "
