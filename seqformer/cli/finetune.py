@@ -20,8 +20,7 @@ def finetune(
     init: Optional[Path] = typer.Option(None, "--init", help="Start the encoder from this pretrained model "
                                         "folder (e.g. a pretraining run's model/); its shape and k win."),
     arch: str = typer.Option("dense", "--arch", help="Attention: dense, bigbird, performer-softmax or performer-relu."),
-    kmer: Optional[int] = typer.Option(None, "--kmer", help="k of the k-mer tokens (promoter 6, chromatin 6, "
-                                       "tf-binding 3)."),
+    kmer: Optional[int] = typer.Option(None, "--kmer", help="k of the k-mer tokens (default 6 for every task)."),
     kmer_stride: Optional[int] = typer.Option(None, "--kmer-stride", help="1 = overlapping k-mers, k = "
                                               "non-overlapping (default: 1; chromatin: k)."),
     hidden: Optional[int] = typer.Option(None, "--hidden", help="Encoder width (default 128; tf-binding 64)."),

@@ -10,7 +10,8 @@ format) with its fine-tuning defaults and the k of its k-mer baseline:
   6-mers (a sixth of the tokens of overlapping ones), positive weights per target (peaks are a few
   percent of windows); a 5-mer baseline per target.
 - ``tf-binding``: one target (bound or not), 200-base peak windows against background; overlapping
-  3-mers; 4-mer baseline.
+  6-mers (3-mers reached validation AUROC 0.74 on Oct4 where 6-mers reach 0.91: mean-pooled 6-mer
+  embeddings already hold a k-mer spectrum), width 64; 4-mer baseline.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ TASKS: dict[str, TaskSpec] = {
     "chromatin": TaskSpec("one binary target per peak file (seqformer data chromatin)",
                           {"kmer": 6, "kmer_stride": 6, "pos_weight": True}, baseline_k=5),
     "tf-binding": TaskSpec("TF-bound peak sequences against background (seqformer data tf-binding)",
-                           {"kmer": 3, "hidden_size": 64}),
+                           {"kmer": 6, "hidden_size": 64}),
 }
 
 
