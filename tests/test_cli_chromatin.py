@@ -57,7 +57,8 @@ def test_finetune_evaluate_predict_chromatin(chromatin_data, tmp_path):
     assert "best epoch 1 (step 2 of 2)" in printed
     model = SequenceClassifier.from_pretrained(model_dir)
     assert model.config.labels == ("CTCF", "BEAF") and model.config.window == 100
-    assert model.tokenizer.k == 6 and model.tokenizer.stride == 6  # the chromatin defaults: non-overlapping 6-mers
+    assert model.tokenizer.k == 6 and model.tokenizer.stride == 1  # the chromatin defaults: overlapping 6-mers
+    assert model.config.encoder.hidden_size == 16  # --hidden over the preset's 64
     summary = json.loads((model_dir / "finetune.json").read_text())
     train = load_window_splits(chromatin_data / "data", ["train"])["train"]
     assert summary["pos_weight"] == pytest.approx(dict(zip(("CTCF", "BEAF"), positive_weights(train.labels))))
@@ -85,6 +86,17 @@ def test_finetune_evaluate_predict_chromatin(chromatin_data, tmp_path):
     assert out["fit"].tolist() == ["exact", "cropped", "padded"] and out["length"].tolist() == [100, 131, 41]
     expected = classifier_probs(model, [fit_to_window(s, 100) for s in seqs.values()])
     np.testing.assert_allclose(out[["CTCF", "BEAF"]].to_numpy(), expected, rtol=1e-4, atol=1e-6)
+
+
+def test_task_presets_and_flags_over_them():
+    from seqformer.tasks.window_tasks import task_options
+
+    chromatin = task_options("chromatin")
+    assert (chromatin.kmer, chromatin.kmer_stride, chromatin.hidden_size, chromatin.pos_weight) == (6, 1, 64, True)
+    assert task_options("chromatin", kmer_stride=6, hidden_size=32, pos_weight=False).kmer_stride == 6
+    assert task_options("tf-binding").kmer == 6 and task_options("promoter").hidden_size == 128
+    with pytest.raises(ValueError, match="unknown fine-tuning option"):
+        task_options("promoter", width=3)
 
 
 def test_weighted_loss_is_bce_with_positive_weights():

@@ -21,9 +21,9 @@ def finetune(
                                         "folder (e.g. a pretraining run's model/); its shape and k win."),
     arch: str = typer.Option("dense", "--arch", help="Attention: dense, bigbird, performer-softmax or performer-relu."),
     kmer: Optional[int] = typer.Option(None, "--kmer", help="k of the k-mer tokens (default 6 for every task)."),
-    kmer_stride: Optional[int] = typer.Option(None, "--kmer-stride", help="1 = overlapping k-mers, k = "
-                                              "non-overlapping (default: 1; chromatin: k)."),
-    hidden: Optional[int] = typer.Option(None, "--hidden", help="Encoder width (default 128; tf-binding 64)."),
+    kmer_stride: Optional[int] = typer.Option(None, "--kmer-stride", help="1 = overlapping k-mers (default), k = "
+                                              "non-overlapping (a k-th of the tokens)."),
+    hidden: Optional[int] = typer.Option(None, "--hidden", help="Encoder width (default 128; chromatin and tf-binding 64)."),
     layers: int = typer.Option(2, "--layers", help="Encoder blocks."),
     heads: int = typer.Option(4, "--heads", help="Attention heads."),
     epochs: int = typer.Option(10, "--epochs", min=1, help="Epochs over the train split."),
