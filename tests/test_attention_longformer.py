@@ -106,3 +106,19 @@ def test_encoder_config_rejects_settings_that_cannot_work(options, message):
     with pytest.raises(ValueError, match=message):
         EncoderConfig(vocab_size=10, hidden_size=16, num_heads=2, attention="longformer",
                       attention_options=options, max_length=64)
+
+
+def test_appending_padding_never_changes_real_outputs_or_gradients():
+    """Per-head dilation, a global position inside the real tokens and one that only padding reaches."""
+    module = build_attention("longformer", {"window": 2, "dilation": [1, 3], "global_tokens": [0, 4, 20]},
+                             num_heads=2, head_dim=8)
+    q, k, v = qkv(1, 2, 17, 8, grad=True, seed=3)
+    alone = module(q, k, v).out  # global 20 lies past these 17 tokens: ignored
+    pad = [torch.cat([x, torch.randn(1, 2, 9, 8)], dim=2) for x in (q, k, v)]  # position 20 is padding
+    padded = module(*pad, key_padding_mask=padding_mask([17], 26)).out
+    torch.testing.assert_close(padded[:, :, :17], alone, atol=1e-6, rtol=0)
+    assert (padded[:, :, 17:] == 0).all()
+    grads = torch.autograd.grad(alone.pow(2).sum(), (q, k, v))
+    padded_grads = torch.autograd.grad(padded.pow(2).sum(), (q, k, v))
+    for grad, padded_grad in zip(grads, padded_grads):
+        torch.testing.assert_close(padded_grad, grad, atol=1e-5, rtol=0)

@@ -98,3 +98,31 @@ def test_encoder_config_rejects_more_landmarks_than_tokens():
     with pytest.raises(ValueError, match="num_landmarks 128 is larger than max_length 64"):
         EncoderConfig(vocab_size=10, hidden_size=16, num_heads=2, attention="nystromformer",
                       attention_options={"num_landmarks": 128}, max_length=64)
+
+
+def test_gradients_match_exact_attention_when_every_token_is_a_landmark():
+    """float64 (the pseudo-inverse iteration is ill-conditioned in fp32): the reference computes in fp32."""
+    q, k, v = qkv(2, 2, 24, 8, dtype=torch.float64, grad=True)
+    mask = padding_mask([24, 9], 24)
+    exact, _ = masked_softmax_attention(q, k, v, mask[:, None, None, :])
+    exact = exact.masked_fill(~mask[:, None, :, None], 0.0)  # padded queries give zeros
+    out = make(dim=8, num_landmarks=32, pinv_iterations=20)(q, k, v, key_padding_mask=mask).out
+    torch.testing.assert_close(out, exact, atol=1e-5, rtol=0)
+    grads = torch.autograd.grad(out.pow(2).sum(), (q, k, v))
+    for grad, expected in zip(grads, torch.autograd.grad(exact.pow(2).sum(), (q, k, v))):
+        torch.testing.assert_close(grad, expected, atol=2e-5, rtol=0)
+
+
+def test_appending_padding_never_changes_gradients():
+    module = make(num_landmarks=5, conv_kernel=5)
+    with torch.no_grad():
+        module.conv_weight.normal_()
+    q, k, v = qkv(1, 2, 17, 16, grad=True, seed=3)
+    alone = module(q, k, v).out
+    padded = module(*(torch.cat([x, torch.randn(1, 2, 9, 16)], dim=2) for x in (q, k, v)),
+                    key_padding_mask=padding_mask([17], 26)).out
+    torch.testing.assert_close(padded[:, :, :17], alone, atol=1e-6, rtol=0)
+    wrt = (q, k, v, module.conv_weight)
+    for grad, padded_grad in zip(torch.autograd.grad(alone.pow(2).sum(), wrt),
+                                 torch.autograd.grad(padded.pow(2).sum(), wrt)):
+        torch.testing.assert_close(padded_grad, grad, atol=1e-5, rtol=1e-5)

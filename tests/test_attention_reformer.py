@@ -126,3 +126,40 @@ def test_encoder_config_rejects_settings_that_cannot_work(options, message):
     with pytest.raises(ValueError, match=message):
         EncoderConfig(vocab_size=10, hidden_size=16, num_heads=2, attention="reformer-lsh",
                       attention_options=options, max_length=64)
+
+
+def test_no_attention_to_self_except_when_alone_over_all_rounds():
+    """Hand-set buckets (one chunk): a token alone in its bucket in one round but not in the other
+    attends only to its partner; a token alone in every round attends to itself alone."""
+    module = make(n_hashes=2, n_buckets=4, chunk_size=8)
+    q, _, v = qkv(1, 2, 8, 8)
+    rounds = torch.tensor([[0, 0, 0, 1, 1, 2, 3, 3],   # round 0: token 5 alone in bucket 2
+                           [0, 0, 0, 1, 1, 2, 2, 3]])  # round 1: token 5 with 6, token 7 alone in bucket 3
+    module.replay_choices(rounds.expand(1, 2, 2, 8))
+    result = module(q, q, v, need_weights=True)
+    module.replay_choices(None)
+    probs = result.probs[0]  # (H, L, L)
+    assert (probs.diagonal(dim1=-2, dim2=-1) == 0).all()  # every token has someone else in some round
+    for token in (5, 7):  # each has token 6 as its only partner
+        torch.testing.assert_close(probs[:, token, 6], torch.ones(2))
+        torch.testing.assert_close(result.out[0, :, token], v[0, :, 6])
+    alone = make(n_hashes=1, n_buckets=4, chunk_size=8)
+    alone.replay_choices(rounds[:1].expand(1, 2, 1, 8))
+    result = alone(q, q, v, need_weights=True)
+    alone.replay_choices(None)
+    diagonal = result.probs[0].diagonal(dim1=-2, dim2=-1)  # (H, L)
+    assert (diagonal[:, 5] == 1).all() and (diagonal[:, torch.arange(8) != 5] == 0).all()
+    torch.testing.assert_close(result.out[0, :, 5], v[0, :, 5])
+
+
+def test_appending_padding_never_changes_real_outputs_or_gradients():
+    module = make(n_hashes=3, n_buckets=4, chunk_size=4)
+    q, _, v = qkv(1, 2, 17, 8, grad=True, seed=3)
+    alone = module(q, q, v).out
+    padded_q, padded_v = (torch.cat([x, torch.randn(1, 2, 9, 8)], dim=2) for x in (q, v))
+    padded = module(padded_q, padded_q, padded_v, key_padding_mask=padding_mask([17], 26)).out
+    torch.testing.assert_close(padded[:, :, :17], alone, atol=1e-6, rtol=0)
+    assert (padded[:, :, 17:] == 0).all()
+    grads = torch.autograd.grad(alone.pow(2).sum(), (q, v))
+    for grad, padded_grad in zip(grads, torch.autograd.grad(padded.pow(2).sum(), (q, v))):
+        torch.testing.assert_close(padded_grad, grad, atol=1e-5, rtol=0)
