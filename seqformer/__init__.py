@@ -1,3 +1,3 @@
-"""seqformer: long-sequence Transformers (BigBird, Performer) for DNA and proteins."""
+"""seqformer: long-sequence Transformers (BigBird, Performer, Longformer, ...) for DNA and proteins."""
 
 __version__ = "0.1.0"

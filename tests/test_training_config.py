@@ -94,3 +94,14 @@ def test_flop_count_of_a_dense_layer():
     assert attended_keys("reformer-lsh", {"chunk_size": 32, "n_hashes": 4}, 4096) == 2 * 32 * 4
     assert attended_keys("nystromformer", {"num_landmarks": 16}, 4096) == 16
     assert attended_keys("performer-relu", {"num_features": 128}, 4096) == 128
+
+
+def test_memory_savers_reach_the_encoder_and_bad_values_are_refused():
+    shape = {"arch": "dense", "hidden_size": 16, "num_layers": 2, "num_heads": 2, "ffn_size": 32}
+    config = load_run_config(overrides={"data": {"kmer": 2},
+                                        "model": {**shape, "reversible": True, "ffn_chunk_size": 8}})
+    encoder = build_model(config, build_tokenizer(config.data)).config.encoder
+    assert encoder.reversible is True and encoder.ffn_chunk_size == 8
+    config = load_run_config(overrides={"data": {"kmer": 2}, "model": {**shape, "ffn_chunk_size": 0}})
+    with pytest.raises(InputError, match="model: ffn_chunk_size must be None or a positive integer"):
+        build_model(config, build_tokenizer(config.data))

@@ -39,7 +39,7 @@ app.add_typer(bench_app, name="bench")
 
 @app.callback()
 def _root() -> None:
-    """seqformer: long-sequence Transformers (BigBird, Performer) for DNA and proteins."""
+    """seqformer: long-sequence Transformers (BigBird, Performer, Longformer, ...) for DNA and proteins."""
 
 
 # Verb modules: importing each registers its commands.

@@ -19,7 +19,8 @@ def finetune(
                              "tokenizer.json, metrics.csv, finetune.json); must be new or empty."),
     init: Optional[Path] = typer.Option(None, "--init", help="Start the encoder from this pretrained model "
                                         "folder (e.g. a pretraining run's model/); its shape and k win."),
-    arch: str = typer.Option("dense", "--arch", help="Attention: dense, bigbird, performer-softmax or performer-relu."),
+    arch: str = typer.Option("dense", "--arch", help="Attention: dense (default), bigbird, performer-softmax, performer-relu, "
+                                                     "longformer, nystromformer or reformer-lsh."),
     kmer: Optional[int] = typer.Option(None, "--kmer", help="k of the k-mer tokens (default 6 for every task)."),
     kmer_stride: Optional[int] = typer.Option(None, "--kmer-stride", help="1 = overlapping k-mers (default), k = "
                                               "non-overlapping (a k-th of the tokens)."),

@@ -30,7 +30,7 @@ def pretrain(
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its newest checkpoint."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar: a log line every train.log_every steps."),
 ) -> None:
-    """Pretrain a masked language model (BigBird or Performer encoder) on a DNA or protein corpus.
+    """Pretrain a masked language model (any attention kind: BigBird, Performer, Longformer, ...) on a DNA or protein corpus.
 
     Multi-GPU: torchrun --nproc_per_node N --no-python seqformer pretrain ... (see docs/training.md).
     """

@@ -39,6 +39,8 @@ class ModelOptions:
     dropout: float = 0.0  # dropout on attention and MLP outputs while training
     attention_options: dict[str, Any] = field(default_factory=dict)  # the kind's options, e.g. {block_size: 64}
     tie_word_embeddings: bool = True  # LM decoder weight = token embedding (BERT, ESM)
+    reversible: bool = False  # RevNet blocks: activations recomputed in backward (less memory, one more forward)
+    ffn_chunk_size: int | None = None  # tokens per chunk of each MLP (same outputs, smaller peak); None = all at once
 
     def __post_init__(self) -> None:
         if self.arch not in ARCHS:

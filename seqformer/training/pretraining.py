@@ -81,6 +81,7 @@ def build_model(config: RunConfig, tokenizer) -> MaskedLM:
             tokenizer, hidden_size=options.hidden_size, num_layers=options.num_layers,
             num_heads=options.num_heads, ffn_size=options.ffn_size, dropout=options.dropout,
             attention=options.arch, attention_options=dict(options.attention_options),
+            reversible=options.reversible, ffn_chunk_size=options.ffn_chunk_size,
             max_length=config.data.max_length, seed=config.train.seed)
     except ValueError as err:
         raise InputError(f"model: {err}") from None
