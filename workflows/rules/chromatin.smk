@@ -66,8 +66,10 @@ rule window_evaluate:
         model=out("{task}", "model"),
     output:
         metrics=out("{task}", "evaluation", "metrics.json"),
-        table=out("{task}", "evaluation", "metrics.tsv"),
-        bars=out("{task}", "evaluation", "auroc.png"),
+        table=report(out("{task}", "evaluation", "metrics.tsv"), caption="../report/window_metrics.rst",
+                     category="Chromatin and TF binding", subcategory="{task}", labels={"figure": "per-target metrics"}),
+        bars=report(out("{task}", "evaluation", "auroc.png"), caption="../report/window_metrics.rst",
+                    category="Chromatin and TF binding", subcategory="{task}", labels={"figure": "AUROC per target"}),
     log:
         out("logs", "{task}_evaluate.log"),
     wildcard_constraints:
@@ -77,6 +79,8 @@ rule window_evaluate:
         folder=lambda wildcards: out(wildcards.task, "evaluation"),
         flags=lambda wildcards: opts(config.get(wildcards.task, {}).get("evaluate")),
         device=config["training"]["device"],
+    resources:
+        gpu=gpus(),
     shell:
         "{SF} evaluate {params.name} --data {input.data} --model {input.model} --out {params.folder} "
         "--device {params.device} {params.flags} > {log} 2>&1"
@@ -89,13 +93,16 @@ rule score_variants:
         model=out(V.get("model", "chromatin"), "model"),
         evaluated=out(V.get("model", "chromatin"), "evaluation", "metrics.json"),
     output:
-        scores=out("variants", "scores.tsv"),
+        scores=report(out("variants", "scores.tsv"), caption="../report/variants.rst", category="Variants",
+                      labels={"figure": "variant scores"}),
         vcf=out("variants", "annotated.vcf"),
     log:
         out("logs", "score_variants.log"),
     params:
         flags=opts(V.get("options")),
         device=config["training"]["device"],
+    resources:
+        gpu=gpus(),
     shell:
         "{SF} score-variants --vcf {input.vcf} --genome {input.genome} --model {input.model} "
         "--out {output.scores} --vcf-out {output.vcf} --device {params.device} --quiet {params.flags} > {log} 2>&1"

@@ -1,6 +1,7 @@
 # Shared helpers: output folders, the seqformer command, training launch and resources.
 
 import shlex
+from pathlib import Path
 
 OUT = config["outdir"]
 SF = config["seqformer"]
@@ -29,17 +30,27 @@ def opts(mapping):
 
 
 def train_launcher():
-    """The command that starts a training run: seqformer itself, or torchrun over N GPUs."""
+    """The command that starts a training run: seqformer itself, or torchrun over N processes (one
+    per GPU; DDP with NCCL on CUDA, gloo on the CPU). torchrun is taken from beside the seqformer
+    command when that is a path (e.g. .venv/bin/seqformer), else from PATH."""
     n = config["training"]["gpus_per_run"]
-    if n > 1:
-        return f"torchrun --standalone --nproc_per_node {n} --no-python {SF}"
-    return SF
+    if n == 1:
+        return SF
+    beside = Path(SF).parent / "torchrun"
+    torchrun = str(beside) if "/" in SF and beside.exists() else "torchrun"
+    return f"{shlex.quote(torchrun)} --standalone --nproc_per_node {n} --no-python {SF}"
 
 
-def train_resources():
-    """Cluster resources of a training rule (GPUs, memory, minutes)."""
+def gpus():
+    """GPUs a job that runs a model may use: none with `device: cpu`, else one."""
+    return 0 if config["training"]["device"] == "cpu" else 1
+
+
+def train_resources(distributed=False):
+    """Cluster resources of a training rule (GPUs, memory, minutes). Only pretraining runs under
+    torchrun (`distributed`), so only it asks for training.gpus_per_run GPUs; fine-tuning is one process."""
     training = config["training"]
-    return {"gpu": training["gpus_per_run"] if training["device"] != "cpu" else 0,
+    return {"gpu": gpus() * (training["gpus_per_run"] if distributed else 1),
             "mem_mb": training["mem_mb"], "runtime": training["runtime_minutes"]}
 
 
@@ -48,7 +59,7 @@ def pipeline_targets():
     targets = []
     if "promoters" in config["pipelines"]:
         targets += [out("promoters", "evaluation", "metrics.json"), out("promoters", "scan_metrics.json"),
-                    out("promoters", "promoter.bedgraph")]
+                    out("promoters", "scan_report.txt"), out("promoters", "promoter.bedgraph")]
     if "chromatin" in config["pipelines"]:
         targets += [out("chromatin", "evaluation", "metrics.json")]
         if config.get("tf_binding"):

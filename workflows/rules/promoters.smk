@@ -1,5 +1,7 @@
 # Pipeline 1, promoters: genome + TSS BED -> windows -> (optional) pretraining -> fine-tuning
-# -> evaluation (test split, beside a k-mer baseline) -> genome scan -> BED + bedGraph -> scan metrics.
+# -> evaluation (test split, beside a k-mer baseline) -> genome scan -> BED + bedGraph -> scan report
+# (calls against the annotated TSSs: a table and JSON). Outputs marked report() also go into the
+# HTML report of `snakemake ... --report-after-run --report report.html` (workflows/README.md).
 
 P = config.get("promoters", {})
 
@@ -30,7 +32,7 @@ rule promoter_pretrain:
         flags=opts(P.get("pretrain", {}).get("options")),
         device=config["training"]["device"],
     resources:
-        **train_resources(),
+        **train_resources(distributed=True),
     shell:
         "{params.launch} pretrain --fasta {input.genome} --alphabet dna --out {output} --device {params.device} "
         "--quiet {params.flags} 2> {log}"
@@ -65,14 +67,19 @@ rule promoter_evaluate:
         data=out("promoters", "data"),
         model=out("promoters", "model"),
     output:
-        metrics=out("promoters", "evaluation", "metrics.json"),
-        roc=out("promoters", "evaluation", "roc.png"),
-        pr=out("promoters", "evaluation", "pr.png"),
+        metrics=report(out("promoters", "evaluation", "metrics.json"), caption="../report/promoter_metrics.rst",
+                       category="Promoters", labels={"figure": "test-split metrics"}),
+        roc=report(out("promoters", "evaluation", "roc.png"), caption="../report/promoter_curves.rst",
+                   category="Promoters", labels={"figure": "ROC curve"}),
+        pr=report(out("promoters", "evaluation", "pr.png"), caption="../report/promoter_curves.rst",
+                  category="Promoters", labels={"figure": "precision-recall curve"}),
     log:
         out("logs", "promoter_evaluate.log"),
     params:
         folder=out("promoters", "evaluation"),
         device=config["training"]["device"],
+    resources:
+        gpu=gpus(),
     shell:
         "{SF} evaluate promoter --data {input.data} --model {input.model} --out {params.folder} "
         "--device {params.device} > {log} 2>&1"
@@ -83,15 +90,17 @@ rule promoter_scan:
         genome=P.get("genome", []),
         model=out("promoters", "model"),
     output:
-        calls=out("promoters", "calls.bed"),
-        track=out("promoters", "promoter.bedgraph"),
+        calls=report(out("promoters", "calls.bed"), caption="../report/promoter_scan.rst", category="Promoters",
+                     labels={"figure": "genome-scan calls (BED6)"}),
+        track=report(out("promoters", "promoter.bedgraph"), caption="../report/promoter_scan.rst",
+                     category="Promoters", labels={"figure": "genome-scan probability track (bedGraph)"}),
     log:
         out("logs", "promoter_scan.log"),
     params:
         flags=opts(P.get("scan")),
         device=config["training"]["device"],
     resources:
-        gpu=train_resources()["gpu"],
+        gpu=gpus(),
     shell:
         "{SF} predict promoters --genome {input.genome} --model {input.model} --out {output.calls} "
         "--bedgraph {output.track} --device {params.device} --quiet {params.flags} > {log} 2>&1"
@@ -102,7 +111,9 @@ rule promoter_scan_metrics:
         calls=out("promoters", "calls.bed"),
         tss=P.get("tss", []),
     output:
-        out("promoters", "scan_metrics.json"),
+        metrics=out("promoters", "scan_metrics.json"),
+        table=report(out("promoters", "scan_report.txt"), caption="../report/promoter_scan_report.rst",
+                     category="Promoters", labels={"figure": "genome-scan report"}),
     log:
         out("logs", "promoter_scan_metrics.log"),
     params:
@@ -110,4 +121,4 @@ rule promoter_scan_metrics:
         distance=P.get("scan_distance", 500),
     shell:
         "{SF} evaluate scan --calls {input.calls} --tss {input.tss} --region {params.region} "
-        "--distance {params.distance} --json --out {output} > {log} 2>&1"
+        "--distance {params.distance} --out {output.metrics} > {output.table} 2> {log}"

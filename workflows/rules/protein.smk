@@ -32,7 +32,7 @@ rule protein_pretrain:
         flags=opts(PR.get("pretrain")),
         device=config["training"]["device"],
     resources:
-        **train_resources(),
+        **train_resources(distributed=True),
     shell:
         "{params.launch} pretrain --fasta {input} --alphabet protein --out {output} --device {params.device} "
         "--quiet {params.flags} 2> {log}"
@@ -43,11 +43,14 @@ rule protein_evaluate:
         model=out("protein", "pretrain"),
         fasta=out("protein", "held_out.fasta"),
     output:
-        out("protein", "evaluation.json"),
+        report(out("protein", "evaluation.json"), caption="../report/protein_mlm.rst", category="Protein",
+               labels={"figure": "masked-LM accuracy and perplexity"}),
     log:
         out("logs", "protein_evaluate.log"),
     params:
         device=config["training"]["device"],
+    resources:
+        gpu=gpus(),
     shell:
         "{SF} evaluate mlm --model {input.model}/model --fasta {input.fasta} --device {params.device} --json "
         "> {output} 2> {log}"
@@ -58,13 +61,18 @@ rule protein_blosum:
         model=out("protein", "pretrain"),
         fasta=out("protein", "held_out.fasta"),
     output:
-        out("protein", "blosum", "summary.json"),
+        summary=report(out("protein", "blosum", "summary.json"), caption="../report/protein_blosum.rst",
+                       category="Protein", labels={"figure": "attention vs substitution matrix (summary)"}),
+        figure=report(out("protein", "blosum", "comparison.png"), caption="../report/protein_blosum.rst",
+                      category="Protein", labels={"figure": "attention vs substitution matrix"}),
     log:
         out("logs", "protein_blosum.log"),
     params:
         folder=out("protein", "blosum"),
         flags=opts(PR.get("blosum")),
         device=config["training"]["device"],
+    resources:
+        gpu=gpus(),
     shell:
         "{SF} attention blosum --model {input.model}/model --fasta {input.fasta} --out {params.folder} "
         "--device {params.device} {params.flags} > {log} 2>&1"
