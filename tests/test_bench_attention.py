@@ -15,7 +15,7 @@ from seqformer.cli import app
 
 TINY = bench.BenchSettings(hidden_size=32, num_layers=1, num_heads=2, ffn_size=64, block_size=16,
                            num_random_blocks=1, num_features=16, vocab_size=69, repeats=1, timeout=120)
-COLUMNS = {"impl", "length", "seconds", "peak_mb", "status", "detail", "approx_error"}
+COLUMNS = {"impl", "length", "seconds", "peak_mb", "status", "detail", "approx_error", "peak_gpu_mb"}
 
 
 @pytest.fixture
@@ -65,7 +65,7 @@ def test_cli_rows_json_and_plot_with_a_missing_peer(tmp_path, missing_peer, monk
             assert row["seconds"] is None and row["peak_mb"] is None
         else:
             assert row["status"] == "ok", row
-            assert row["seconds"] > 0 and row["peak_mb"] > 0
+            assert row["seconds"] > 0 and row["peak_mb"] > 0 and row["peak_gpu_mb"] is None  # CPU run
     assert payload["settings"]["hidden_size"] == 32 and payload["settings"]["repeats"] == 1
     assert payload["machine"]["torch"]
     assert plot.read_bytes()[:4] == b"\x89PNG"
@@ -108,6 +108,8 @@ def test_reversible_runs_our_encoders_and_reports_peers_unavailable(monkeypatch)
     (["--impl", "densse"], "unknown implementation"),
     (["--lengths", "1k"], "comma-separated integers"),
     (["--lengths", "0"], "positive"),
+    (["--device", "tpu"], "device must be cpu or cuda"),
+    (["--dtype", "fp16"], "dtype must be fp32 or bf16"),
 ])
 def test_cli_bad_options_are_one_line_errors(args, message):
     result = CliRunner().invoke(app, ["bench", "attention", *args])
@@ -127,3 +129,21 @@ def test_errors_on_a_trained_models_own_queries_keys_and_values(tmp_path):
     errors = bench.trained_model_errors(folder, "ACGTTGCA" * 8, ["dense", "longformer", "nystromformer"], settings)
     assert [len(layers) for layers in errors.values()] == [2, 2, 2]  # one error per layer
     assert max(errors["dense"]) < 1e-5 and min(errors["longformer"]) > 0  # 64 tokens, window ±2
+
+
+def test_bf16_autocast_runs_on_the_cpu_too():
+    row = bench.measure("bigbird", 128, dataclasses.replace(TINY, dtype="bf16"))
+    assert row.status == "ok" and row.seconds > 0 and row.peak_gpu_mb is None
+
+
+def test_cuda_without_a_gpu_is_a_one_line_error(monkeypatch):
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    result = CliRunner().invoke(app, ["bench", "attention", "--device", "cuda", "--impl", "dense"])
+    assert result.exit_code == 2 and "sees no CUDA device" in result.stderr
+
+
+@pytest.mark.gpu
+def test_cuda_rows_report_gpu_memory():
+    settings = dataclasses.replace(TINY, device="cuda", dtype="bf16", block_size=64)
+    rows = bench.run_benchmark([1024], ["dense", "bigbird"], settings)
+    assert all(row.status == "ok" and row.peak_gpu_mb > 0 for row in rows), rows

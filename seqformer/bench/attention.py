@@ -5,7 +5,10 @@ process (``python -m seqformer.bench.attention --worker SPEC``) that builds one 
 shared settings, runs ``warmup`` forward+backward passes on random token ids (B=1, L), then times
 ``repeats`` more and keeps the best. ``peak_mb`` is that worker's ``ru_maxrss`` (peak resident set
 over its whole life, interpreter and libraries included, nothing subtracted), read before
-``approx_error`` is measured: for a registered kind at L ≤ ``max_error_length``, the relative error
+``approx_error`` is measured; on CUDA ``peak_gpu_mb`` is ``torch.cuda.max_memory_allocated`` over
+the worker's life (weights, activations, gradients), timings synchronize the device, and ``dtype``
+``bf16`` runs the passes under bf16 autocast (BigBird then takes its FlexAttention path on CUDA).
+``approx_error`` is for a registered kind at L ≤ ``max_error_length``, the relative error
 ‖out − exact‖ / ‖exact‖ of the attention module alone on seeded N(0, 1) q, k, v (1, H, L, D/H),
 where "exact" is dense softmax attention on the same q, k, v, except for the shared-QK
 ``reformer-lsh``, whose exact counterpart is dense attention of q against k̂ = q/‖q‖ without self.
@@ -62,6 +65,8 @@ class BenchSettings:
     n_buckets: int | None = None  # Reformer LSH buckets; None = 2^⌊log2(2L / c)⌋ per length (Hugging Face's rule)
     reversible: bool = False  # reversible encoder blocks (activations recomputed in backward)
     ffn_chunk_size: int | None = None  # tokens per chunk of the encoder MLPs; None = all at once
+    device: str = "cpu"  # "cpu" or "cuda" (the worker's first GPU)
+    dtype: str = "fp32"  # "fp32", or "bf16" (autocast; weights and gradients stay fp32)
     max_error_length: int = 4096  # approx_error is measured up to this length (its dense reference is L x L)
     vocab_size: int | None = None  # token ids are drawn below this; None = a 6-mer tokenizer's vocabulary
     repeats: int = 3  # timed forward+backward passes; the best is reported
@@ -70,6 +75,12 @@ class BenchSettings:
     timeout: float = 600.0  # seconds allowed per worker process (import, build, warm-up, repeats)
     max_rss_gb: float | None = None  # address-space cap per worker (RLIMIT_AS) so it fails as "oom"; None = 3/4 of RAM
     seed: int = 0  # seed of weights, token ids and random attention patterns / features
+
+    def __post_init__(self) -> None:
+        if self.device not in ("cpu", "cuda"):
+            raise InputError(f"device must be cpu or cuda, got {self.device!r}")
+        if self.dtype not in ("fp32", "bf16"):
+            raise InputError(f"dtype must be fp32 or bf16, got {self.dtype!r}")
 
     def resolved_vocab_size(self) -> int:
         """``vocab_size``, or the vocabulary size of overlapping 6-mers."""
@@ -91,6 +102,7 @@ class BenchRow:
     status: str  # "ok" | "oom" | "timeout" | "unavailable" | "error: ..."
     detail: str | None = None  # why, when the status is not "ok"
     approx_error: float | None = None  # relative error of the attention output vs exact (see module docstring)
+    peak_gpu_mb: float | None = None  # on CUDA: torch.cuda.max_memory_allocated over the worker's life, MiB
 
 
 def available_impls() -> list[str]:
@@ -110,6 +122,8 @@ def run_benchmark(lengths: list[int], impls: list[str], settings: BenchSettings 
         raise InputError(f"unknown implementation(s) {unknown}; choose from {available_impls()}")
     if not lengths or any(length < 1 for length in lengths):
         raise InputError(f"lengths must be positive integers, got {lengths}")
+    if settings.device == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device cuda was asked for, but torch {torch.__version__} sees no CUDA device")
     rows, failed = [], {}
     for length in sorted(lengths):
         for impl in impls:
@@ -272,13 +286,19 @@ def measure(impl: str, length: int, settings: BenchSettings) -> BenchRow:
     if settings.threads is not None:
         torch.set_num_threads(settings.threads)
     torch.manual_seed(settings.seed)
+    device = torch.device(settings.device)
     model, forward = build_model(impl, length, settings)
-    model.train()
-    ids = torch.randint(5, settings.resolved_vocab_size(), (1, length))  # (B, L), no special tokens
+    model.to(device).train()
+    ids = torch.randint(5, settings.resolved_vocab_size(), (1, length)).to(device)  # (B, L), no special tokens
+    bf16 = settings.dtype == "bf16"
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
     def step() -> None:
         model.zero_grad(set_to_none=True)
-        forward(ids).sum().backward()
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            hidden = forward(ids)
+        hidden.float().sum().backward()
+        sync()
 
     for _ in range(settings.warmup):
         step()
@@ -287,7 +307,14 @@ def measure(impl: str, length: int, settings: BenchSettings) -> BenchRow:
         start = time.perf_counter()
         step()
         best = min(best, time.perf_counter() - start)
-    return BenchRow(impl, length, best, peak_rss_mb(), "ok")
+    row = BenchRow(impl, length, best, peak_rss_mb(), "ok")
+    row.peak_gpu_mb = peak_gpu_mb(device)
+    return row
+
+
+def peak_gpu_mb(device: torch.device) -> float | None:
+    """Peak memory torch allocated on ``device`` so far in this process (MiB); None off CUDA."""
+    return torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
 
 
 def peak_rss_mb() -> float:
@@ -309,8 +336,9 @@ def is_out_of_memory(err: BaseException) -> bool:
 
 def worker(impl: str, length: int, settings: BenchSettings) -> BenchRow:
     """:func:`measure` with failures turned into rows."""
-    cap = int(settings.max_rss_gb * 2**30) if settings.max_rss_gb is not None else physical_memory() * 3 // 4
-    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    if settings.device == "cpu":  # CUDA reserves far more address space than it uses: no cap there
+        cap = int(settings.max_rss_gb * 2**30) if settings.max_rss_gb is not None else physical_memory() * 3 // 4
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     try:
         row = measure(impl, length, settings)  # peak_mb is read before the error's dense reference runs
         if impl in ATTENTION_KINDS and length <= settings.max_error_length:
@@ -321,7 +349,9 @@ def worker(impl: str, length: int, settings: BenchSettings) -> BenchRow:
     except (MemoryError, RuntimeError) as err:
         if not is_out_of_memory(err):
             return BenchRow(impl, length, None, None, f"error: {type(err).__name__}", str(err)[:300])
-        return BenchRow(impl, length, None, peak_rss_mb(), "oom", str(err).splitlines()[0][:200])
+        row = BenchRow(impl, length, None, peak_rss_mb(), "oom", str(err).splitlines()[0][:200])
+        row.peak_gpu_mb = peak_gpu_mb(torch.device(settings.device))
+        return row
     except Exception as err:  # noqa: BLE001 - any failure becomes a row, never a lost run
         return BenchRow(impl, length, None, None, f"error: {type(err).__name__}", str(err)[:300])
 
@@ -344,6 +374,7 @@ def machine_info(settings: BenchSettings) -> dict[str, Any]:
         "memory_gb": round(physical_memory() / 2**30, 1),
         "python": platform.python_version(), "torch": torch.__version__,
         "threads": settings.threads or torch.get_num_threads(),
+        "gpu": torch.cuda.get_device_name(0) if settings.device == "cuda" else None,
         "load_average_1_5_15min": [round(load, 2) for load in os.getloadavg()],  # others' jobs skew timings
     }
 
@@ -358,16 +389,21 @@ def write_json(rows: list[BenchRow], settings: BenchSettings, path: str | Path) 
 
 
 def results_table(rows: list[BenchRow]):
-    """A rich Table: one line per (implementation, length)."""
+    """A rich Table: one line per (implementation, length); a GPU memory column for CUDA runs."""
     from rich.table import Table
 
+    gpu = any(row.peak_gpu_mb is not None for row in rows)
     table = Table(title="Encoder forward+backward, batch 1")
-    for name in ("impl", "length", "seconds", "peak MiB", "approx error", "status"):
+    names = ("impl", "length", "seconds", "peak MiB", *(("GPU peak MiB",) if gpu else ()), "approx error", "status")
+    for name in names:
         table.add_column(name, justify="left" if name in ("impl", "status") else "right")
+
+    def number(value: float | None, form: str) -> str:
+        return "-" if value is None else format(value, form)
+
     for row in rows:
-        table.add_row(row.impl, f"{row.length:,}", "-" if row.seconds is None else f"{row.seconds:.3f}",
-                      "-" if row.peak_mb is None else f"{row.peak_mb:,.0f}",
-                      "-" if row.approx_error is None else f"{row.approx_error:.3g}",
+        table.add_row(row.impl, f"{row.length:,}", number(row.seconds, ".3f"), number(row.peak_mb, ",.0f"),
+                      *((number(row.peak_gpu_mb, ",.0f"),) if gpu else ()), number(row.approx_error, ".3g"),
                       row.status if row.detail is None else f"{row.status} ({row.detail})")
     return table
 
