@@ -46,6 +46,7 @@ def _root() -> None:
 # (one line per verb module, e.g. `from seqformer.cli import tokenize as _tokenize  # noqa: E402,F401`)
 from seqformer.cli import fetch as _fetch  # noqa: E402,F401
 from seqformer.cli import bench_attention as _bench_attention  # noqa: E402,F401
+from seqformer.cli import bench_flex as _bench_flex  # noqa: E402,F401
 from seqformer.cli import tokenize as _tokenize  # noqa: E402,F401
 from seqformer.cli import bench_tokenize as _bench_tokenize  # noqa: E402,F401
 from seqformer.cli import pretrain as _pretrain  # noqa: E402,F401
