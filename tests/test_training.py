@@ -66,6 +66,8 @@ def test_run_folder_metrics_events_and_model(tmp_path, genome):
     assert rows[-1]["loss"] == pytest.approx(result.loss) and rows[-1]["tokens"] == 8 * 4 * 32
     assert rows[0]["lr"] == pytest.approx(1e-3) and rows[1]["lr"] == pytest.approx(2e-3)
     assert all(row["tokens_per_s"] > 0 and row["mfu"] is None for row in rows)  # no peak known on CPU
+    peaks = [row["peak_mem_mb"] for row in rows]  # the process's peak RSS on the CPU, never falling
+    assert peaks[0] > 50 and peaks == sorted(peaks)
     events = read_events(run / "tensorboard")
     assert [step for step, _ in events["train/loss"]] == list(range(1, 9))
     assert [step for step, _ in events["val/loss"]] == [4, 8]

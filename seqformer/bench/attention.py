@@ -42,6 +42,7 @@ from torch import nn
 from seqformer.attention import ATTENTION_KINDS
 from seqformer.errors import InputError
 from seqformer.io.atomic import atomic_open, atomic_path
+from seqformer.training.metrics import peak_rss_mb
 
 #: Peer implementations: name → the package (import name) it needs.
 PEERS: dict[str, str] = {"hf-bigbird": "transformers", "performer-pytorch": "performer_pytorch"}
@@ -315,12 +316,6 @@ def measure(impl: str, length: int, settings: BenchSettings) -> BenchRow:
 def peak_gpu_mb(device: torch.device) -> float | None:
     """Peak memory torch allocated on ``device`` so far in this process (MiB); None off CUDA."""
     return torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident set size (ru_maxrss) in MiB."""
-    scale = 1 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB on Linux
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
 
 
 def physical_memory() -> int:

@@ -45,7 +45,7 @@ from seqformer.training.checkpoint import (
 from seqformer.training.config import OptimConfig, RunConfig
 from seqformer.training.distributed import Distributed, all_reduce_sum, barrier, process_device
 from seqformer.training.flops import peak_flops
-from seqformer.training.metrics import MetricsLog
+from seqformer.training.metrics import MetricsLog, peak_memory_mb
 from seqformer.training.progress import ProgressReport
 
 MODEL_DIR = "model"
@@ -184,7 +184,8 @@ def _train(model, task, config, run_dir, resume, flops_per_token, quiet, on_chec
             padded = sum(batch.input_ids.numel() for batch in batches)
             mfu = None if peak is None or flops_per_token is None else flops_per_token * padded / seconds / peak
             row = {"step": step, "loss": loss, "lr": lr, "grad_norm": grad_norm, "tokens": tokens_seen,
-                   "tokens_per_s": tokens / seconds, "mfu": mfu, "elapsed_s": elapsed}
+                   "tokens_per_s": tokens / seconds, "mfu": mfu, "elapsed_s": elapsed,
+                   "peak_mem_mb": peak_memory_mb(device)}
             progress.update(step, loss, tokens / seconds, lr)
             last = step == settings.max_steps
             if step % settings.eval_every == 0 or last:

@@ -2,7 +2,11 @@
 
 Columns of ``metrics.csv`` (:data:`COLUMNS`); validation columns are empty on steps without one:
 
-    step, loss, lr, grad_norm, tokens, tokens_per_s, mfu, val_loss, val_accuracy, val_perplexity, elapsed_s
+    step, loss, lr, grad_norm, tokens, tokens_per_s, mfu, val_loss, val_accuracy, val_perplexity, elapsed_s,
+    peak_mem_mb
+
+``peak_mem_mb`` is the peak so far: GPU memory torch allocated (CUDA), else the process's peak
+resident set (CPU, interpreter and libraries included).
 
 When a run is resumed from the checkpoint of step s, rows after s (written before the run was
 killed) are dropped and TensorBoard is told to purge events after s, so both show one curve.
@@ -12,15 +16,30 @@ from __future__ import annotations
 
 import csv
 import math
+import resource
+import sys
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from seqformer.io.atomic import atomic_open
 
 METRICS_FILE = "metrics.csv"
 TENSORBOARD_DIR = "tensorboard"
 COLUMNS = ("step", "loss", "lr", "grad_norm", "tokens", "tokens_per_s", "mfu", "val_loss", "val_accuracy",
-           "val_perplexity", "elapsed_s")
+           "val_perplexity", "elapsed_s", "peak_mem_mb")
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size (ru_maxrss) in MiB."""
+    scale = 1 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB on Linux
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    """Peak memory so far in MiB: torch's allocations on a CUDA device, else this process's peak RSS."""
+    return torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else peak_rss_mb()
 
 
 def read_metrics(path: str | Path) -> list[dict[str, float | None]]:
