@@ -7,7 +7,7 @@ STAMP := $(VENV)/.seqformer-installed
 DEMO := data_prep/demo
 DEMO_OUT ?= demo_out
 
-.PHONY: install demo test docs bench-tokenize clean
+.PHONY: install demo test docs bench-tokenize gpu-prep clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,21 @@ test: install
 
 docs: install
 	$(PY) -m seqformer.cli.reference > docs/cli.md
+
+# GPU checks (docs/benchmarks.md, "GPU checks"): run here, then carry .whl and .gpu-data to the lent GPU
+# machine (Python 3.12, torch, no internet), whose image lacks these packages.
+SHARED ?= ../shared/data
+GPU_WHEELS := biopython==1.88 cyvcf2==0.35.0 pyfaidx==0.9.2.2 tensorboardX==2.6.5 coloredlogs==15.0.1 \
+    humanfriendly==10.0 performer-pytorch==1.1.4 local-attention==1.9.0 axial-positional-embedding==0.3.12
+
+gpu-prep:
+	rm -rf .whl && $(PYTHON) -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+	    --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 \
+	    --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl $(GPU_WHEELS)
+	mkdir -p .gpu-data && cp $(SHARED)/dna/hg19_chr20.fa.gz $(SHARED)/dna/hg19_chr20.fa.gz.fai \
+	    $(SHARED)/dna/hg19_chr20.fa.gz.gzi $(SHARED)/protein/swissprot2014_100k.fasta.gz \
+	    $(SHARED)/variants/mutationalpatterns_chr20_snvs.vcf .gpu-data/
+	du -sh .whl .gpu-data
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache

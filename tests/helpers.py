@@ -33,6 +33,20 @@ def cli_error(*args: object) -> str:
 ENCODINGS = ["plain", "crlf", "gzip", "bgzf"]
 
 
+def unknown_cli_flags(words: list[str]) -> set[str]:
+    """``words`` = ``[VERB, SUBVERB..., args...]`` of a seqformer command: its flags the CLI does not know.
+
+    Raises KeyError for a verb that does not exist; an empty set means every ``--flag`` is an option.
+    """
+    import typer
+
+    command, i = typer.main.get_command(app), 0
+    while hasattr(command, "commands"):
+        command, i = command.commands[words[i]], i + 1
+    known = {option for param in command.params for option in (*param.opts, *param.secondary_opts)}
+    return {word for word in words[i:] if word.startswith("--")} - known
+
+
 def write_encoded(data: bytes, path: Path, encoding: str) -> Path:
     """Write ``data`` to ``path`` as plain text, CRLF text, plain gzip or BGZF."""
     if encoding == "crlf":

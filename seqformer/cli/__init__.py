@@ -47,6 +47,7 @@ def _root() -> None:
 from seqformer.cli import fetch as _fetch  # noqa: E402,F401
 from seqformer.cli import bench_attention as _bench_attention  # noqa: E402,F401
 from seqformer.cli import bench_flex as _bench_flex  # noqa: E402,F401
+from seqformer.cli import bench_gpu_checks as _bench_gpu_checks  # noqa: E402,F401
 from seqformer.cli import tokenize as _tokenize  # noqa: E402,F401
 from seqformer.cli import bench_tokenize as _bench_tokenize  # noqa: E402,F401
 from seqformer.cli import pretrain as _pretrain  # noqa: E402,F401
