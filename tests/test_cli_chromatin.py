@@ -9,10 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from sklearn.metrics import roc_auc_score
 from helpers import cli_error, cli_ok
 
 from seqformer.data.shuffle import dinucleotide_counts
 from seqformer.data.windows import load_window_splits, read_window_data
+from seqformer.io import reverse_complement
 from seqformer.models.classifier import SequenceClassifier
 from seqformer.predict.scorer import classifier_probs
 from seqformer.predict.windows import fit_to_window
@@ -75,6 +77,21 @@ def test_finetune_evaluate_predict_chromatin(chromatin_data, tmp_path):
     assert len(table) == 4 and list(table.columns[:4]) == ["target", "predictor", "positives", "negatives"]
     assert "above the baseline on" in cli_ok("evaluate", "chromatin", "--data", chromatin_data / "data",
                                              "--model", model_dir, "--device", "cpu", "--baseline-k", "1")
+
+    # the model reads each test window on both strands (default) or as given (--strands forward)
+    test = load_window_splits(chromatin_data / "data", ["test"])["test"]
+    plus = classifier_probs(model.eval(), test.seqs)
+    minus = classifier_probs(model, [reverse_complement(s) for s in test.seqs])
+    assert not np.allclose(plus, minus)
+    forward = json.loads(cli_ok("evaluate", "chromatin", "--data", chromatin_data / "data", "--model", model_dir,
+                                "--json", "--device", "cpu", "--baseline-k", "2", "--strands", "forward"))
+    assert result["strands"] == "both" and forward["strands"] == "forward"
+    for t, target in enumerate(("CTCF", "BEAF")):
+        for scores, probs in ((result, (plus + minus) / 2), (forward, plus)):
+            assert scores["metrics"][target]["model"]["auroc"] == pytest.approx(
+                roc_auc_score(test.labels[:, t], probs[:, t]), abs=1e-9)
+        assert forward["metrics"][target]["2-mer logistic regression"] == \
+            result["metrics"][target]["2-mer logistic regression"]
 
     fasta = tmp_path / "q.fa"
     seqs = {"exact": GENOME[:100], "long": GENOME[:131], "short": GENOME[:41]}
@@ -180,6 +197,8 @@ def test_errors(chromatin_data, tf_files, tmp_path):
     cli_ok("finetune", "tf-binding", "--data", tf, "--out", tmp_path / "tfm", "--max-steps", "1", *TINY)
     assert "the model's outputs ['peaks'] are not the data's targets ['CTCF', 'BEAF']" in cli_error(
         "evaluate", "chromatin", "--data", data, "--model", tmp_path / "tfm", "--device", "cpu")
+    assert "--strands must be both or forward, got 'reverse'" in cli_error(
+        "evaluate", "tf-binding", "--data", tf, "--model", tmp_path / "tfm", "--strands", "reverse")
     assert "give --genome" in cli_error("data", "tf-binding", "--peaks", tf_files / "peaks.fa", "--out",
                                         tmp_path / "x")
     assert "no peak lies in the val split" in cli_error("data", "tf-binding", "--peaks", tf_files / "peaks.fa",

@@ -50,7 +50,7 @@ def test_build_finetune_evaluate(dataset, tmp_path):
     result = json.loads(printed)
     assert sorted(p.name for p in eval_dir.iterdir()) == ["metrics.json", "pr.png", "roc.png"]
     assert json.loads((eval_dir / "metrics.json").read_text()) == result
-    assert result["counts"] == {"promoter": 2, "background": 4}
+    assert result["counts"] == {"promoter": 2, "background": 4} and result["strands"] == "both"
     assert sorted(result["metrics"]) == ["4-mer logistic regression", "model"]
     for scores in result["metrics"].values():
         assert sorted(scores) == ["auprc", "auroc", "f1", "mcc"]

@@ -52,6 +52,10 @@ def mlm(
     Console().print(table)
 
 
+_STRANDS_HELP = ("both: average the model's probability for each window with its reverse complement's (twice "
+                 "the forward passes); forward: read the windows as given.")
+
+
 @evaluate_app.command("promoter")
 def promoter(
     data: Path = typer.Option(..., "--data", help="Data folder from `seqformer data promoters` (its test split is scored)."),
@@ -61,17 +65,18 @@ def promoter(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
     batch_size: int = typer.Option(64, "--batch-size", min=1, help="Windows per forward pass."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    strands: str = typer.Option("both", "--strands", help=_STRANDS_HELP),
 ) -> None:
     """AUROC, AUPRC, F1 and MCC on the test split, beside a k-mer-spectrum logistic regression."""
     from seqformer.models.classifier import SequenceClassifier
     from seqformer.tasks.promoter import evaluate_promoter, write_evaluation
     from seqformer.training.distributed import resolve_device
 
-    if device not in ("auto", "cpu", "cuda"):
-        raise InputError(f"--device must be auto, cpu or cuda, got {device!r}")
+    _check_device_and_strands(device, strands)
     where = resolve_device(device)
     loaded = SequenceClassifier.from_pretrained(model, map_location=where)
-    result = evaluate_promoter(data, loaded, batch_size=batch_size, device=where, model_name=str(model.resolve()))
+    result = evaluate_promoter(data, loaded, batch_size=batch_size, device=where, model_name=str(model.resolve()),
+                               strands=strands)
     if out is not None:
         write_evaluation(result, out)
     if json_out:
@@ -79,7 +84,8 @@ def promoter(
         return
     counts = result.counts
     table = Table(title=f"evaluate promoter: test split ({counts['promoter']:,} promoter, "
-                        f"{counts['background']:,} background windows)")
+                        f"{counts['background']:,} background windows; model on {strands} "
+                        f"strand{'s' if strands == 'both' else ''})")
     for column in ("predictor", "AUROC", "AUPRC", "F1", "MCC"):
         table.add_column(column, justify="left" if column == "predictor" else "right")
     for name, scores in result.metrics.items():
@@ -87,27 +93,37 @@ def promoter(
     Console().print(table)
 
 
+def _check_device_and_strands(device: str, strands: str) -> None:
+    """InputError for a --device or --strands value the commands do not know."""
+    from seqformer.predict.scorer import STRANDS
+
+    if device not in ("auto", "cpu", "cuda"):
+        raise InputError(f"--device must be auto, cpu or cuda, got {device!r}")
+    if strands not in STRANDS:
+        raise InputError(f"--strands must be {' or '.join(STRANDS)}, got {strands!r}")
+
+
 def _evaluate_task(task: str, data: Path, model: Path, out: Optional[Path], json_out: bool, batch_size: int,
-                   device: str, baseline_k: Optional[int]) -> None:
+                   device: str, baseline_k: Optional[int], strands: str) -> None:
     """Score a model on a task's test split; print a table (or JSON), write the report to ``out``."""
     from seqformer.models.classifier import SequenceClassifier
     from seqformer.tasks.evaluation import evaluation_dict, write_window_evaluation
     from seqformer.tasks.window_tasks import evaluate_task
     from seqformer.training.distributed import resolve_device
 
-    if device not in ("auto", "cpu", "cuda"):
-        raise InputError(f"--device must be auto, cpu or cuda, got {device!r}")
+    _check_device_and_strands(device, strands)
     where = resolve_device(device)
     loaded = SequenceClassifier.from_pretrained(model, map_location=where)
     result = evaluate_task(task, data, loaded, batch_size=batch_size, device=where, model_name=str(model.resolve()),
-                           baseline_k=baseline_k)
+                           baseline_k=baseline_k, strands=strands)
     if out is not None:
         write_window_evaluation(result, out)
     if json_out:
         typer.echo(json.dumps(evaluation_dict(result)))
         return
     model_name, baseline = result.predictors
-    table = Table(title=f"evaluate {task}: test split, model vs {baseline}")
+    table = Table(title=f"evaluate {task}: test split ({strands} strand{'s' if strands == 'both' else ''}), "
+                        f"model vs {baseline}")
     for column in ("target", "positives", "model AUROC", "baseline AUROC", "model AUPRC", "baseline AUPRC"):
         table.add_column(column, justify="left" if column == "target" else "right")
     for t in result.targets:
@@ -137,9 +153,10 @@ def chromatin(
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     baseline_k: Optional[int] = typer.Option(None, "--baseline-k", min=1, max=8, help="k of the k-mer baseline "
                                              "(default 5)."),
+    strands: str = typer.Option("both", "--strands", help=_STRANDS_HELP),
 ) -> None:
     """Per-target AUROC and AUPRC (mean, median) beside a 5-mer logistic regression per target."""
-    _evaluate_task("chromatin", data, model, out, json_out, batch_size, device, baseline_k)
+    _evaluate_task("chromatin", data, model, out, json_out, batch_size, device, baseline_k, strands)
 
 
 @evaluate_app.command("tf-binding")
@@ -152,6 +169,7 @@ def tf_binding(
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     baseline_k: Optional[int] = typer.Option(None, "--baseline-k", min=1, max=8, help="k of the k-mer baseline "
                                              "(default 4)."),
+    strands: str = typer.Option("both", "--strands", help=_STRANDS_HELP),
 ) -> None:
     """AUROC, AUPRC, F1 and MCC beside a 4-mer logistic regression."""
-    _evaluate_task("tf-binding", data, model, out, json_out, batch_size, device, baseline_k)
+    _evaluate_task("tf-binding", data, model, out, json_out, batch_size, device, baseline_k, strands)

@@ -2,7 +2,9 @@
 
 Axes: B windows, L tokens, T labels. :func:`load_classifier` loads a model folder and refuses
 anything that is not a :class:`~seqformer.models.classifier.SequenceClassifier` (a masked LM, a
-bare encoder); :func:`classifier_probs` runs it on a batch of strings.
+bare encoder); :func:`classifier_probs` runs it on a batch of strings; :func:`predict_probs` runs
+it on any number of strings in batches, on the forward strand or averaged over both strands
+(:data:`STRANDS`; DeepSEA averages a window and its reverse complement the same way).
 """
 
 from __future__ import annotations
@@ -14,6 +16,11 @@ import numpy as np
 import torch
 
 from seqformer.errors import InputError
+from seqformer.io.sequence import reverse_complement
+from seqformer.predict.windows import batched
+
+#: how :func:`predict_probs` reads each window: "both" averages it with its reverse complement.
+STRANDS = ("both", "forward")
 
 
 def load_classifier(directory: str | Path, device: torch.device | str = "cpu"):
@@ -31,7 +38,7 @@ def label_index(model, label: str) -> int:
     return labels.index(label)
 
 
-@torch.inference_mode()
+@torch.no_grad()
 def classifier_probs(model, seqs: Sequence[str], device: torch.device | str | None = None) -> np.ndarray:
     """Probabilities (B, T) of ``model`` for the DNA strings ``seqs`` (one forward pass)."""
     device = next(model.parameters()).device if device is None else torch.device(device)
@@ -48,3 +55,27 @@ def classifier_scorer(model, label: str = "promoter"):
         return classifier_probs(model, seqs)[:, index]
 
     return score
+
+
+def predict_probs(model, seqs: Sequence[str], *, batch_size: int = 64, device: torch.device | str | None = None,
+                  strands: str = "forward") -> np.ndarray:
+    """(N, T) float64 probabilities of ``model`` (in eval mode) for ``seqs``, ``batch_size`` windows per pass.
+
+    ``strands="both"`` scores each window and its reverse complement and averages the two
+    probabilities (twice the forward passes); ``"forward"`` scores the windows as given.
+    """
+    if strands not in STRANDS:
+        raise ValueError(f"strands must be one of {STRANDS}, got {strands!r}")
+    seqs = list(seqs)
+    if strands == "both":
+        probs = predict_probs(model, seqs + [reverse_complement(s) for s in seqs], batch_size=batch_size,
+                              device=device)
+        return (probs[:len(seqs)] + probs[len(seqs):]) / 2
+    out = [classifier_probs(model, batch, device) for batch in batched(seqs, batch_size)]
+    return np.concatenate(out).astype(np.float64) if out else np.zeros((0, len(model.config.labels)))
+
+
+def strand_averaged_probs(model, seqs: Sequence[str], *, batch_size: int = 64,
+                          device: torch.device | str | None = None) -> np.ndarray:
+    """(N, T) mean of the probabilities of each sequence and of its reverse complement."""
+    return predict_probs(model, seqs, batch_size=batch_size, device=device, strands="both")

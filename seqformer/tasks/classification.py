@@ -11,7 +11,7 @@ windows' bases and 0/1 targets per split.
   with per-target positive weights ``n_negative / n_positive`` of the train split; one validation
   per epoch, keeping the epoch with the best mean validation AUROC over targets. Training windows
   are read on a random strand (reverse-complement augmentation). Single process only.
-- :func:`predict_probs` gives the model's (N, T) probabilities for a list of windows.
+- :func:`~seqformer.predict.scorer.predict_probs` (imported here) gives the (N, T) probabilities of windows.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from seqformer.io import reverse_complement
 from seqformer.io.atomic import atomic_open, temp_dir_beside
 from seqformer.models.classifier import ClassifierConfig, SequenceClassifier
 from seqformer.models.config import EncoderConfig
+from seqformer.predict.scorer import predict_probs
 from seqformer.tokenizers import KmerTokenizer
 
 TRAIN_STREAM, FLIP_STREAM = 11, 12  # last part of the seeds: epoch order, strand flips
@@ -108,19 +109,6 @@ def encode(tokenizer, seqs: Sequence[str], labels: np.ndarray) -> LabelledBatch:
     return LabelledBatch(encoded.input_ids, encoded.attention_mask, targets)
 
 
-@torch.no_grad()
-def predict_probs(model: SequenceClassifier, seqs: Sequence[str], *, batch_size: int = 64,
-                  device: torch.device | str = "cpu") -> np.ndarray:
-    """(N, T) probabilities of each window."""
-    model.to(device).eval()
-    out = []
-    for i in range(0, len(seqs), batch_size):
-        encoded = model.tokenizer.batch_encode(list(seqs[i:i + batch_size])).to(device)
-        logits = model(encoded.input_ids, encoded.attention_mask).logits  # (B, T)
-        out.append(model.predict_proba(logits).cpu().numpy())
-    return np.concatenate(out) if out else np.empty((0, model.config.num_labels))
-
-
 # --- training --------------------------------------------------------------------------------
 class ClassifierLoss(nn.Module):
     """Wraps a classifier: forward(batch) is the mean BCE over targets, positives weighted (what the loop sees)."""
@@ -187,7 +175,8 @@ class WindowTask:
         """Unweighted BCE sum and count over the validation windows; keeps the probabilities for the AUROC."""
         if world_size != 1:
             raise InputError("classifier fine-tuning runs in one process (validation AUROC is not additive)")
-        probs = predict_probs(model, self.val.seqs, batch_size=max(self.batch_size, 64), device=device)
+        probs = predict_probs(model.to(device).eval(), self.val.seqs, batch_size=max(self.batch_size, 64),
+                              device=device)
         self._probs = probs
         y = self.val.labels
         p = np.clip(probs.astype(np.float64), 1e-7, 1 - 1e-7)

@@ -70,6 +70,7 @@ class WindowEvaluation:
     baseline: dict[str, Any]  # what the baseline is (k, C per target, training windows)
     data: str  # the data folder
     model: str  # the model folder
+    strands: str = "forward"  # how the model read each window (seqformer.predict.scorer.STRANDS)
 
     @property
     def predictors(self) -> list[str]:
@@ -92,10 +93,16 @@ class WindowEvaluation:
 
 def evaluate_windows(data: WindowData | str | Path, model, *, batch_size: int = 64,
                      device: torch.device | str = "cpu", baseline_k: int = 4,
-                     model_name: str = "") -> WindowEvaluation:
-    """Score the test split of a data folder with ``model`` and per-target k-mer logistic regressions."""
+                     model_name: str = "", strands: str = "both") -> WindowEvaluation:
+    """Score the test split of a data folder with ``model`` and per-target k-mer logistic regressions.
+
+    ``strands="both"`` averages the model's probabilities for each window and its reverse
+    complement; ``"forward"`` reads the windows as given (:func:`seqformer.predict.scorer.predict_probs`).
+    The baseline's k-mer spectra are not strand-symmetric either way: it sees the windows as given.
+    """
     from seqformer.baselines import KmerLogisticRegression, kmer_spectrum
-    from seqformer.tasks.classification import check_both_classes, predict_probs
+    from seqformer.predict.scorer import predict_probs
+    from seqformer.tasks.classification import check_both_classes
 
     if not isinstance(data, WindowData):
         data = read_window_data(data)
@@ -110,7 +117,8 @@ def evaluate_windows(data: WindowData | str | Path, model, *, batch_size: int = 
     test, train = splits["test"], splits["train"]
     for name, windows in (("test", test), ("train", train)):
         check_both_classes(windows, name, targets, data.path)
-    probs = predict_probs(model, test.seqs, batch_size=batch_size, device=device)  # (N, T)
+    probs = predict_probs(model.to(device).eval(), test.seqs, batch_size=batch_size, device=device,
+                          strands=strands)  # (N, T)
     baseline_name = f"{baseline_k}-mer logistic regression"
     train_x, test_x = kmer_spectrum(train.seqs, baseline_k), kmer_spectrum(test.seqs, baseline_k)
     metrics: dict[str, dict[str, dict[str, float]]] = {}
@@ -127,7 +135,7 @@ def evaluate_windows(data: WindowData | str | Path, model, *, batch_size: int = 
     about = {"k": baseline_k, "C": cs, "C_chosen_by": "5-fold cross-validated AUROC on the train split",
              "features": f"{4 ** baseline_k} {baseline_k}-mer frequencies, standardised",
              "train_windows": len(train.seqs)}
-    return WindowEvaluation(targets, metrics, curves, counts, about, str(data.path.resolve()), model_name)
+    return WindowEvaluation(targets, metrics, curves, counts, about, str(data.path.resolve()), model_name, strands)
 
 
 def plot_roc(curves: dict[str, Curves], metrics: dict[str, dict[str, float]] | None = None, title: str = "ROC, test split"):
@@ -196,8 +204,8 @@ def evaluation_table(result: WindowEvaluation) -> pd.DataFrame:
 
 def evaluation_dict(result: WindowEvaluation) -> dict[str, Any]:
     """metrics.json: per-target metrics, their mean and median per predictor, wins, counts, baseline."""
-    return {"data": result.data, "model": result.model, "split": "test", "threshold": THRESHOLD,
-            "targets": list(result.targets), "metrics": result.metrics,
+    return {"data": result.data, "model": result.model, "split": "test", "strands": result.strands,
+            "threshold": THRESHOLD, "targets": list(result.targets), "metrics": result.metrics,
             "summary": {m: result.summary(m) for m in ("auroc", "auprc")},
             "model_above_baseline": {m: result.wins(m) for m in ("auroc", "auprc")},
             "counts": result.counts, "baseline": result.baseline}

@@ -56,25 +56,28 @@ class PromoterEvaluation:
     baseline: dict[str, Any]  # what the baseline is (k, C, training windows)
     data: str  # the data folder
     model: str  # the model folder
+    strands: str = "forward"  # how the model read each window (seqformer.predict.scorer.STRANDS)
 
     def to_dict(self) -> dict[str, Any]:
         """metrics.json: every field but the curves."""
-        return {"data": self.data, "model": self.model, "split": "test", "threshold": THRESHOLD,
+        return {"data": self.data, "model": self.model, "split": "test", "strands": self.strands,
+                "threshold": THRESHOLD,
                 "counts": self.counts, "metrics": self.metrics, "baseline": self.baseline}
 
 
 def evaluate_promoter(data_dir: str | Path, model: SequenceClassifier, *, batch_size: int = 64,
                       device: torch.device | str = "cpu", baseline_k: int = 4,
-                      model_name: str = "") -> PromoterEvaluation:
-    """Score the test split of a data folder with ``model`` and a k-mer logistic regression fitted on its train split."""
+                      model_name: str = "", strands: str = "both") -> PromoterEvaluation:
+    """Score the test split of a data folder with ``model`` (on ``strands``) and a k-mer logistic
+    regression fitted on its train split."""
     result = evaluate_windows(_promoter_data(data_dir), model, batch_size=batch_size, device=device,
-                              baseline_k=baseline_k, model_name=model_name)
+                              baseline_k=baseline_k, model_name=model_name, strands=strands)
     (target,) = LABELS
     counts = result.counts[target]
     baseline = {**result.baseline, "C": result.baseline["C"][target]}
     return PromoterEvaluation(result.metrics[target], result.curves[target],
                               {"promoter": counts["positive"], "background": counts["negative"]},
-                              baseline, result.data, result.model)
+                              baseline, result.data, result.model, result.strands)
 
 
 def write_evaluation(result: PromoterEvaluation, out: str | Path) -> list[Path]:

@@ -79,8 +79,9 @@ def finetune_task(task: str, data_dir: str | Path, out: str | Path, options: Fin
 
 def evaluate_task(task: str, data_dir: str | Path, model, *, batch_size: int = 64,
                   device: torch.device | str = "cpu", model_name: str = "",
-                  baseline_k: int | None = None) -> WindowEvaluation:
+                  baseline_k: int | None = None, strands: str = "both") -> WindowEvaluation:
     """Score a model on the test split of one of ``task``'s data folders beside a k-mer baseline
-    (the task's k unless ``baseline_k``)."""
+    (the task's k unless ``baseline_k``), reading each window on ``strands``."""
     return evaluate_windows(task_data(task, data_dir), model, batch_size=batch_size, device=device,
-                            baseline_k=baseline_k or TASKS[task].baseline_k, model_name=model_name)
+                            baseline_k=baseline_k or TASKS[task].baseline_k, model_name=model_name,
+                            strands=strands)

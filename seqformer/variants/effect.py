@@ -22,9 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from seqformer.io.sequence import reverse_complement
-from seqformer.predict.scorer import classifier_probs
-from seqformer.predict.windows import batched
+from seqformer.predict.scorer import strand_averaged_probs
 from seqformer.variants.windows import AlleleWindows
 
 #: probabilities are clipped to [EPS, 1 - EPS] before taking logits.
@@ -66,21 +64,6 @@ class Effects:
         if name not in METRICS:
             raise ValueError(f"unknown metric {name!r}; known: {METRICS}")
         return getattr(self, name)
-
-
-def predict_probs(model, seqs: Sequence[str], *, batch_size: int = 64,
-                  device: torch.device | str | None = None) -> np.ndarray:
-    """(len(seqs), T) probabilities of ``model`` for ``seqs``, ``batch_size`` windows per forward pass."""
-    out = [classifier_probs(model, batch, device) for batch in batched(seqs, batch_size)]
-    return np.concatenate(out).astype(np.float64) if out else np.zeros((0, len(model.config.labels)))
-
-
-def strand_averaged_probs(model, seqs: Sequence[str], *, batch_size: int = 64,
-                          device: torch.device | str | None = None) -> np.ndarray:
-    """(len(seqs), T) mean of the probabilities of each sequence and of its reverse complement."""
-    seqs = list(seqs)
-    probs = predict_probs(model, seqs + [reverse_complement(s) for s in seqs], batch_size=batch_size, device=device)
-    return (probs[:len(seqs)] + probs[len(seqs):]) / 2
 
 
 def variant_effect(model, windows: Sequence[AlleleWindows], *, batch_size: int = 64,
