@@ -42,7 +42,9 @@ from torch import nn
 from seqformer.attention import ATTENTION_KINDS
 from seqformer.errors import InputError
 from seqformer.io.atomic import atomic_open, atomic_path
-from seqformer.training.metrics import peak_rss_mb
+from seqformer.bench import cell
+from seqformer.bench.machine import cpu_model, gpu_name, require_cuda, synchronize
+from seqformer.training.metrics import peak_gpu_mb, peak_rss_mb
 
 #: Peer implementations: name → the package (import name) it needs.
 PEERS: dict[str, str] = {"hf-bigbird": "transformers", "performer-pytorch": "performer_pytorch"}
@@ -123,8 +125,7 @@ def run_benchmark(lengths: list[int], impls: list[str], settings: BenchSettings 
         raise InputError(f"unknown implementation(s) {unknown}; choose from {available_impls()}")
     if not lengths or any(length < 1 for length in lengths):
         raise InputError(f"lengths must be positive integers, got {lengths}")
-    if settings.device == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"device cuda was asked for, but torch {torch.__version__} sees no CUDA device")
+    require_cuda(settings.device)
     rows, failed = [], {}
     for length in sorted(lengths):
         for impl in impls:
@@ -292,14 +293,13 @@ def measure(impl: str, length: int, settings: BenchSettings) -> BenchRow:
     model.to(device).train()
     ids = torch.randint(5, settings.resolved_vocab_size(), (1, length)).to(device)  # (B, L), no special tokens
     bf16 = settings.dtype == "bf16"
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
     def step() -> None:
         model.zero_grad(set_to_none=True)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             hidden = forward(ids)
         hidden.float().sum().backward()
-        sync()
+        synchronize(device)
 
     for _ in range(settings.warmup):
         step()
@@ -308,14 +308,7 @@ def measure(impl: str, length: int, settings: BenchSettings) -> BenchRow:
         start = time.perf_counter()
         step()
         best = min(best, time.perf_counter() - start)
-    row = BenchRow(impl, length, best, peak_rss_mb(), "ok")
-    row.peak_gpu_mb = peak_gpu_mb(device)
-    return row
-
-
-def peak_gpu_mb(device: torch.device) -> float | None:
-    """Peak memory torch allocated on ``device`` so far in this process (MiB); None off CUDA."""
-    return torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
+    return BenchRow(impl, length, best, peak_rss_mb(), "ok", peak_gpu_mb=peak_gpu_mb(device))
 
 
 def physical_memory() -> int:
@@ -344,9 +337,8 @@ def worker(impl: str, length: int, settings: BenchSettings) -> BenchRow:
     except (MemoryError, RuntimeError) as err:
         if not is_out_of_memory(err):
             return BenchRow(impl, length, None, None, f"error: {type(err).__name__}", str(err)[:300])
-        row = BenchRow(impl, length, None, peak_rss_mb(), "oom", str(err).splitlines()[0][:200])
-        row.peak_gpu_mb = peak_gpu_mb(torch.device(settings.device))
-        return row
+        return BenchRow(impl, length, None, peak_rss_mb(), "oom", str(err).splitlines()[0][:200],
+                        peak_gpu_mb=peak_gpu_mb(torch.device(settings.device)))
     except Exception as err:  # noqa: BLE001 - any failure becomes a row, never a lost run
         return BenchRow(impl, length, None, None, f"error: {type(err).__name__}", str(err)[:300])
 
@@ -356,20 +348,12 @@ def worker(impl: str, length: int, settings: BenchSettings) -> BenchRow:
 
 def machine_info(settings: BenchSettings) -> dict[str, Any]:
     """Where the numbers were measured: CPU, cores, memory, torch version, threads, load at the end."""
-    cpu = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     return {
-        "cpu": cpu, "logical_cores": os.cpu_count(), "platform": platform.platform(),
+        "cpu": cpu_model(), "logical_cores": os.cpu_count(), "platform": platform.platform(),
         "memory_gb": round(physical_memory() / 2**30, 1),
         "python": platform.python_version(), "torch": torch.__version__,
         "threads": settings.threads or torch.get_num_threads(),
-        "gpu": torch.cuda.get_device_name(0) if settings.device == "cuda" else None,
+        "gpu": gpu_name(settings.device),
         "load_average_1_5_15min": [round(load, 2) for load in os.getloadavg()],  # others' jobs skew timings
     }
 
@@ -392,13 +376,9 @@ def results_table(rows: list[BenchRow]):
     names = ("impl", "length", "seconds", "peak MiB", *(("GPU peak MiB",) if gpu else ()), "approx error", "status")
     for name in names:
         table.add_column(name, justify="left" if name in ("impl", "status") else "right")
-
-    def number(value: float | None, form: str) -> str:
-        return "-" if value is None else format(value, form)
-
     for row in rows:
-        table.add_row(row.impl, f"{row.length:,}", number(row.seconds, ".3f"), number(row.peak_mb, ",.0f"),
-                      *((number(row.peak_gpu_mb, ",.0f"),) if gpu else ()), number(row.approx_error, ".3g"),
+        table.add_row(row.impl, f"{row.length:,}", cell(row.seconds, ".3f"), cell(row.peak_mb, ",.0f"),
+                      *((cell(row.peak_gpu_mb, ",.0f"),) if gpu else ()), cell(row.approx_error, ".3g"),
                       row.status if row.detail is None else f"{row.status} ({row.detail})")
     return table
 

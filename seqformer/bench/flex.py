@@ -26,6 +26,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from seqformer.bench import cell
+from seqformer.bench.machine import gpu_name, machine_info, require_cuda, synchronize
 from seqformer.errors import InputError
 
 BACKWARD_FLOPS_FACTOR = 2.5  # backward FLOPs per forward FLOP of attention (FlashAttention's convention)
@@ -90,15 +92,14 @@ def _bigbird(settings: FlexBenchSettings, backend: str):
 
 
 def _best_time(step: Callable[[], None], settings: FlexBenchSettings, device: torch.device) -> float:
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     for _ in range(settings.warmup):
         step()
-    sync()
+    synchronize(device)
     best = float("inf")
     for _ in range(settings.repeats):
         start = time.perf_counter()
         step()
-        sync()
+        synchronize(device)
         best = min(best, time.perf_counter() - start)
     return best
 
@@ -154,8 +155,7 @@ def run_flex_benchmark(lengths: list[int], settings: FlexBenchSettings, on_row: 
 
     if not flex_backend.available():
         raise InputError(f"torch {torch.__version__} has no torch.nn.attention.flex_attention (needs torch >= 2.5)")
-    if settings.device == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"device cuda was asked for, but torch {torch.__version__} sees no CUDA device")
+    require_cuda(settings.device)
     bad = [n for n in lengths if n < 1 or n % settings.block_size]
     if not lengths or bad:
         raise InputError(f"lengths must be positive multiples of the block size {settings.block_size}, got {lengths}")
@@ -184,15 +184,11 @@ def flex_table(rows: list[FlexRow]):
     names = ("L", "blocks", "dense s", "flex s", "dense TF/s", "flex TF/s", "ratio", "vs gather", "status")
     for name in names:
         table.add_column(name, justify="left" if name == "status" else "right")
-
-    def number(value: float | None, form: str) -> str:
-        return "-" if value is None else format(value, form)
-
     for row in rows:
-        table.add_row(f"{row.length:,}", number(row.computed_fraction, ".1%"), number(row.dense_seconds, ".4f"),
-                      number(row.flex_seconds, ".4f"), number(row.dense_tflops, ".1f"),
-                      number(row.flex_tflops, ".1f"), number(row.efficiency, ".2f"),
-                      number(row.max_abs_diff_vs_gather, ".2g"),
+        table.add_row(f"{row.length:,}", cell(row.computed_fraction, ".1%"), cell(row.dense_seconds, ".4f"),
+                      cell(row.flex_seconds, ".4f"), cell(row.dense_tflops, ".1f"),
+                      cell(row.flex_tflops, ".1f"), cell(row.efficiency, ".2f"),
+                      cell(row.max_abs_diff_vs_gather, ".2g"),
                       row.status)
     return table
 
@@ -202,10 +198,9 @@ def write_flex_json(rows: list[FlexRow], settings: FlexBenchSettings, path) -> N
     import dataclasses
     import json
 
-    from seqformer.bench.tokenize import machine_info
     from seqformer.io.atomic import atomic_open
 
-    machine = machine_info() | {"gpu": torch.cuda.get_device_name(0) if settings.device == "cuda" else None}
+    machine = machine_info() | {"gpu": gpu_name(settings.device)}
     payload = {"rows": [dataclasses.asdict(row) for row in rows], "settings": dataclasses.asdict(settings),
                "machine": machine}
     with atomic_open(path) as handle:

@@ -234,9 +234,9 @@ def write_outputs(results: list[dict[str, Any]], work: Path, out: Path) -> None:
 
 
 def _machine() -> dict[str, Any]:
-    from seqformer.bench.tokenize import machine_info
-
     import torch
 
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    return machine_info() | {"gpu": gpu, "cuda": torch.version.cuda}
+    from seqformer.bench.machine import gpu_name, machine_info
+
+    return machine_info() | {"gpu": gpu_name("cuda" if torch.cuda.is_available() else "cpu"),
+                             "cuda": torch.version.cuda}

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from seqformer.bench.machine import gpu_name, synchronize
 from seqformer.io.regions import Region
 from seqformer.io.sequence import reverse_complement
 from seqformer.predict.scan import MAX_N_FRACTION, scan_genome
@@ -57,17 +58,12 @@ def _pretokenize(model, genome, region: Region, window: int, stride: int, batch_
 @torch.inference_mode()
 def _forward_seconds(model, batches: list[tuple[torch.Tensor, torch.Tensor]], device: torch.device) -> float:
     """Seconds of forward passes and probabilities alone over pre-tokenized ``batches``."""
-    _sync(device)
+    synchronize(device)
     began = time.perf_counter()
     for ids, mask in batches:
         model.predict_proba(model(ids, mask).logits).cpu()
-    _sync(device)
+    synchronize(device)
     return time.perf_counter() - began
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def run_scan_benchmark(model, genome, region: Region, *, batch_size: int = 64, stride: int | None = None,
@@ -106,5 +102,5 @@ def run_scan_benchmark(model, genome, region: Region, *, batch_size: int = 64, s
         "parameters": sum(p.numel() for p in model.parameters()),
         "machine": f"{platform.machine()} {platform.processor() or platform.system()}, {os.cpu_count()} CPUs, "
                    f"torch {torch.__version__}, {torch.get_num_threads()} threads"
-                   + (f", {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""),
+                   + (f", {gpu_name(device)}" if device.type == "cuda" else ""),
     }

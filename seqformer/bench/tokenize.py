@@ -13,42 +13,18 @@ without BLAS.
 from __future__ import annotations
 
 import os
-import platform
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from rich.table import Table
 
+from seqformer.bench.machine import machine_info
 from seqformer.io.fasta import read_fasta
 from seqformer.tokenizers.kmer import KmerTokenizer
 from seqformer.tokenizers.reference import kmer_vocab, reference_kmer_ids
 
 REFERENCE_BASES = 1_000_000
-
-
-def machine_info() -> dict[str, Any]:
-    """Platform, CPU model, usable cores and library versions."""
-    import torch
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            cpu = next(line.split(":", 1)[1].strip() for line in handle if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return {
-        "platform": platform.platform(),
-        "cpu": cpu,
-        "cpu_count": os.cpu_count(),
-        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "python": sys.version.split()[0],
-        "numpy": np.__version__,
-        "torch": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-    }
 
 
 def run_tokenize_benchmark(path: str | os.PathLike, tokenizer: KmerTokenizer, *,

@@ -19,8 +19,8 @@ from typing import Any
 
 import torch
 
+from seqformer.bench.machine import gpu_name, machine_info
 from seqformer.bench.scan import _forward_seconds
-from seqformer.bench.tokenize import machine_info
 from seqformer.io.sequence import reverse_complement
 from seqformer.io.vcf import read_vcf
 from seqformer.predict.windows import batched
@@ -79,5 +79,5 @@ def run_variant_benchmark(model, genome, vcf: str | Path, *, batch_size: int = 6
         "overhead_pct": (score / forward - 1) * 100 if forward else float("nan"),
         "load_average": os.getloadavg(),
         "parameters": sum(p.numel() for p in model.parameters()),
-        "machine": machine_info() | ({"gpu": torch.cuda.get_device_name(device)} if device.type == "cuda" else {}),
+        "machine": machine_info() | ({"gpu": gpu_name(device)} if device.type == "cuda" else {}),
     }

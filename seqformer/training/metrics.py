@@ -37,9 +37,15 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
 
 
+def peak_gpu_mb(device: torch.device) -> float | None:
+    """Peak memory torch allocated on ``device`` so far in this process (MiB); None off CUDA."""
+    return torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
+
+
 def peak_memory_mb(device: torch.device) -> float:
     """Peak memory so far in MiB: torch's allocations on a CUDA device, else this process's peak RSS."""
-    return torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else peak_rss_mb()
+    gpu = peak_gpu_mb(device)
+    return peak_rss_mb() if gpu is None else gpu
 
 
 def read_metrics(path: str | Path) -> list[dict[str, float | None]]:
