@@ -64,6 +64,7 @@ gpu-prep:
 	mkdir -p .gpu-data && cp $(SHARED)/dna/hg19_chr20.fa.gz $(SHARED)/dna/hg19_chr20.fa.gz.fai \
 	    $(SHARED)/dna/hg19_chr20.fa.gz.gzi $(SHARED)/protein/swissprot2014_100k.fasta.gz \
 	    $(SHARED)/variants/mutationalpatterns_chr20_snvs.vcf .gpu-data/
+	cp $(DEMO_GENOME) $(DEMO_GENOME).fai $(DEMO_GENOME).gzi .gpu-data/
 	du -sh .whl .gpu-data
 
 clean:

@@ -16,15 +16,15 @@ Coordinates are 0-based, half-open (region options are samtools style, 1-based, 
   dropped, so no window and no base is shared by two splits. By default validation is the
   second-to-last and test the last 10% of each region.
 
-Writes ``DATA_DIR/windows.tsv`` (``#chrom start end name score strand label split``, a header line
-then BED-like rows, no sequences) and ``DATA_DIR/dataset.json`` (the genome's absolute path, the
+Writes a labelled-window data folder (:mod:`seqformer.data.windows`, task ``promoter``, one target
+``promoter``): ``DATA_DIR/windows.tsv`` (coordinates, strand, split and the 0/1 target, no sequences;
+every row's source is the genome) and ``DATA_DIR/dataset.json`` (the genome's absolute path, the
 parameters, the split ranges and counts). The folder is written beside the target and renamed
 into place, so an error leaves nothing behind.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,15 +35,13 @@ import pandas as pd
 from data_prep.background import Composition, distance_to_nearest, match_gc
 from seqformer.errors import InputError
 from seqformer.io import Genome, Region, read_bed
-from seqformer.io.atomic import atomic_dir
+from seqformer.data.windows import SPLITS, check_new_data_folder, write_window_data
 from seqformer.io.regions import missing_contig_message
 
-WINDOWS_FILE = "windows.tsv"
-DATASET_FILE = "dataset.json"
-COLUMNS = ("chrom", "start", "end", "name", "score", "strand", "label", "split")
-SPLITS = ("train", "val", "test")
+COLUMNS = ("chrom", "start", "end", "name", "score", "strand", "label", "split")  # the windows while they are cut
 LABEL_NAMES = {1: "promoter", 0: "background"}
-FORMAT = "seqformer-promoters"
+TASK = "promoter"
+TARGET = "promoter"  # the data folder's one target column
 POOL_PER_NEGATIVE = 50  # random candidate windows drawn per negative wanted (at least MIN_POOL)
 MIN_POOL = 20_000
 
@@ -135,8 +133,7 @@ def build_promoter_dataset(genome_path: str | Path, tss_path: str | Path, out: s
     """Cut positive and GC-matched negative windows, split them, and write ``out`` (see the module docstring)."""
     params.check()
     out = Path(out)
-    if out.exists() and (not out.is_dir() or any(p.name not in (WINDOWS_FILE, DATASET_FILE) for p in out.iterdir())):
-        raise InputError("exists and holds other files; choose a new --out", path=out)
+    check_new_data_folder(out)
     genome = Genome(genome_path)
     with genome:
         tss = read_bed(tss_path)
@@ -174,11 +171,13 @@ def build_promoter_dataset(genome_path: str | Path, tss_path: str | Path, out: s
         raise InputError(f"no windows left: every positive window was dropped ({reasons})", path=tss_path)
     counts = {s: {LABEL_NAMES[label]: int(((table["split"] == s) & (table["label"] == label)).sum())
                   for label in (1, 0)} for s in SPLITS}
-    meta = {"format": FORMAT, "version": 1, "genome": str(Path(genome_path).resolve()),
+    genome_file = str(Path(genome_path).resolve())
+    meta = {"task": TASK, "targets": [TARGET], "genome": genome_file,
             "tss": str(Path(tss_path).resolve()), "window": params.window, "parameters": asdict(params),
             "splits": {"val": [str(r) for r in val], "test": [str(r) for r in test],
                        "train": "everything else in " + ", ".join(str(r) for r in regions)},
-            "counts": counts, "dropped_positives": dropped}
+            "counts": counts, "dropped_positives": dropped,
+            "sources": {"genome": {"kind": "genome", "path": genome_file}}}
     _write(out, table, meta)
     return PromoterDataset(out, counts, dropped)
 
@@ -239,31 +238,10 @@ def _region_windows(genome: Genome, region: Region, rows: pd.DataFrame, all_tss:
 
 
 def _write(out: Path, table: pd.DataFrame, meta: dict[str, Any]) -> None:
-    """Write windows.tsv and dataset.json into a folder beside ``out``, then rename it onto ``out``."""
+    """The cut windows as a labelled-window data folder (every row read from the genome)."""
     table = table.sort_values(["chrom", "start", "end", "label"], kind="stable").reset_index(drop=True)
-    with atomic_dir(out) as tmp:
-        with open(tmp / WINDOWS_FILE, "w", newline="") as handle:
-            handle.write("#" + "\t".join(COLUMNS) + "\n")
-            table[list(COLUMNS)].to_csv(handle, sep="\t", header=False, index=False)
-        (tmp / DATASET_FILE).write_text(json.dumps(meta, indent=2) + "\n")
-
-
-def read_windows(data_dir: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """(windows table, dataset.json) of a data folder written by :func:`build_promoter_dataset`."""
-    data_dir = Path(data_dir)
-    meta_path, windows_path = data_dir / DATASET_FILE, data_dir / WINDOWS_FILE
-    for path in (meta_path, windows_path):
-        if not path.is_file():
-            raise InputError(f"not a promoter data folder: {path.name} is missing "
-                             "(make one with `seqformer data promoters`)", path=data_dir)
-    try:
-        meta = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as err:
-        raise InputError(f"not valid JSON: {err}", path=meta_path) from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise InputError(f"not a promoter dataset (format is not {FORMAT!r})", path=meta_path)
-    table = pd.read_csv(windows_path, sep="\t", dtype={"#chrom": str, "name": str, "strand": str, "split": str})
-    table = table.rename(columns={"#chrom": "chrom"})
-    if list(table.columns) != list(COLUMNS):
-        raise InputError(f"columns are {list(table.columns)}, expected {list(COLUMNS)}", path=windows_path)
-    return table, meta
+    rows = pd.DataFrame({"chrom": table["chrom"], "start": table["start"], "end": table["end"],
+                         "name": table["name"], "strand": table["strand"], "source": "genome",
+                         "record": table["chrom"], "offset": table["start"], "split": table["split"],
+                         TARGET: table["label"].astype(np.int64)})
+    write_window_data(out, rows, meta)

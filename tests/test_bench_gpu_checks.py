@@ -33,15 +33,31 @@ def test_every_check_is_a_valid_command_with_a_run_config_that_loads(tmp_path):
     assert dna["data"]["max_length"] == 4096 and dna["data"]["regions"] == ["chr20:1-50000000"]  # held out past 50 Mb
 
 
+def test_every_file_read_is_in_the_data_folder_and_every_check_names_its_section(tmp_path):
+    checks = {c.label: c for c in build_checks(tmp_path, REPO)}
+    scan = checks["scan"].argv
+    assert scan[scan.index("--genome") + 1] == str(tmp_path / "hg19_chr20_0-4Mb.fa.gz")  # the demo slice travels too
+    assert gpu_checks.DATA_FILES[-1] == "hg19_chr20_0-4Mb.fa.gz"
+    read = [arg for c in checks.values() for arg in c.argv if arg.endswith((".fa.gz", ".fasta.gz", ".vcf"))]
+    assert read and all(arg.startswith(str(tmp_path)) for arg in read)
+    assert {arg.rsplit("/", 1)[1] for arg in read} == set(gpu_checks.DATA_FILES)
+    headings = {line.lstrip("#").strip() for line in (REPO / "docs/benchmarks.md").read_text().splitlines()
+                if line.startswith("#")}
+    assert {c.section for c in checks.values()} <= headings
+    assert checks["scan"].section == "Genome scan throughput" and checks["flex-b64"].section == "Attention benchmark"
+
+
 def test_limits_deadline_summary_and_tarball(tmp_path):
     python = sys.executable
     checks = [
         Check("quick", "quick", [python, "-c", "import json; json.dump({'x': 1}, open('x.json', 'w')); print('done')"],
-              10, 3, headline=lambda work: json.loads((work / "x.json").read_text()), files={"a.yaml": {"k": 1}}),
-        Check("fails", "fails", [python, "-c", "raise SystemExit(3)"], 10, 5),
+              10, "Attention benchmark", headline=lambda work: json.loads((work / "x.json").read_text()),
+              files={"a.yaml": {"k": 1}}),
+        Check("fails", "fails", [python, "-c", "raise SystemExit(3)"], 10, "Genome scan throughput"),
         Check("slow", "slow", [python, "-c", "import time, pathlib; p = pathlib.Path('run/checkpoints');"
-                               "p.mkdir(parents=True); (p / 'c.pt').write_text('w'); time.sleep(60)"], 30, 4),
-        Check("late", "late", [python, "-c", "pass"], 10, 6),
+                               "p.mkdir(parents=True); (p / 'c.pt').write_text('w'); time.sleep(60)"], 30,
+              "Pretraining"),
+        Check("late", "late", [python, "-c", "pass"], 10, "Variant-effect scoring"),
     ]
     work, out = tmp_path / "work", tmp_path / "out"
     results = run_checks(checks, work, out, deadline=8, min_seconds=2)  # slow takes what is left of 8 s
@@ -53,7 +69,9 @@ def test_limits_deadline_summary_and_tarball(tmp_path):
     assert by["late"]["status"] == "skipped"  # under 2 s of the deadline were left
     summary = json.loads((out / "summary.json").read_text())
     assert [r["label"] for r in summary["checks"]] == ["quick", "fails", "slow", "late"] and summary["machine"]["torch"]
-    assert "| quick | 3 | ok |" in (out / "summary.md").read_text()
+    assert [r["section"] for r in summary["checks"]][:2] == ["Attention benchmark", "Genome scan throughput"]
+    markdown = (out / "summary.md").read_text()
+    assert markdown.startswith("| check | section | status |") and "| quick | Attention benchmark | ok |" in markdown
     with tarfile.open(out / "gpu_checks.tar.gz") as tar:
         names = tar.getnames()
     assert "gpu_checks/quick.log" in names and "gpu_checks/x.json" in names
@@ -63,12 +81,15 @@ def test_limits_deadline_summary_and_tarball(tmp_path):
 def test_cli_dry_run_and_errors(tmp_path, monkeypatch):
     listed = cli_ok("bench", "gpu-checks", "--out", tmp_path, "--checks", "flex,scan", "--dry-run")
     assert listed.count("bench flex") == 2 and "bench scan" in listed and "pretrain" not in listed
+    assert "[scan] Genome scan throughput, at most 45 s" in listed
     assert "unknown check(s) ['gpu']" in cli_error("bench", "gpu-checks", "--out", tmp_path, "--checks", "gpu")
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)
     assert "no CUDA device" in cli_error("bench", "gpu-checks", "--out", tmp_path)
     monkeypatch.setattr("torch.cuda.is_available", lambda: True)
     message = cli_error("bench", "gpu-checks", "--out", tmp_path, "--data", tmp_path, "--checks", "variants")
     assert "missing hg19_chr20.fa.gz, mutationalpatterns_chr20_snvs.vcf" in message
+    message = cli_error("bench", "gpu-checks", "--out", tmp_path, "--data", tmp_path, "--checks", "scan")
+    assert "missing hg19_chr20_0-4Mb.fa.gz (make gpu-prep" in message
     assert not (tmp_path / "summary.json").exists()
 
 

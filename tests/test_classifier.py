@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from seqformer.errors import InputError
-from seqformer.models import EncoderConfig, MaskedLM, MaskedLMConfig
+from seqformer.models import EncoderConfig, MaskedLM, MaskedLMConfig, load_model
 from seqformer.models.classifier import (
     ClassifierConfig,
     ClassifierOutput,
@@ -106,7 +106,7 @@ def test_from_encoder_copies_the_pretrained_encoder(tmp_path):
     torch.manual_seed(1)
     mlm = MaskedLM(MaskedLMConfig(tiny_encoder(tokenizer)), tokenizer=tokenizer)
     mlm.save_pretrained(tmp_path / "mlm")
-    model = SequenceClassifier.from_encoder(tmp_path / "mlm", ("promoter",), window=300)
+    model = SequenceClassifier.from_encoder(load_model(tmp_path / "mlm"), ("promoter",), window=300)
     assert model.config.window == 300 and model.config.encoder == mlm.config.encoder
     assert model.tokenizer == tokenizer
     for name, tensor in mlm.encoder.state_dict().items():

@@ -15,7 +15,8 @@ from helpers import cli_error, cli_ok
 from seqformer.data.shuffle import dinucleotide_counts
 from seqformer.data.windows import load_window_splits, read_window_data
 from seqformer.io import reverse_complement
-from seqformer.models.classifier import SequenceClassifier
+from seqformer.models import EncoderConfig
+from seqformer.models.classifier import ClassifierConfig, SequenceClassifier
 from seqformer.predict.scorer import classifier_probs
 from seqformer.predict.windows import fit_to_window
 from seqformer.tasks.classification import ClassifierLoss, LabelledBatch, positive_weights
@@ -105,15 +106,24 @@ def test_finetune_evaluate_predict_chromatin(chromatin_data, tmp_path):
     np.testing.assert_allclose(out[["CTCF", "BEAF"]].to_numpy(), expected, rtol=1e-4, atol=1e-6)
 
 
-def test_task_presets_and_flags_over_them():
-    from seqformer.tasks.window_tasks import task_options
+def test_task_presets_and_flags_over_them(tmp_path):
+    """Fine-tuning configs: defaults < the task's presets < a --config file < flags."""
+    from seqformer.errors import InputError
+    from seqformer.tasks.window_tasks import task_config
 
-    chromatin = task_options("chromatin")
-    assert (chromatin.kmer, chromatin.kmer_stride, chromatin.hidden_size, chromatin.pos_weight) == (6, 1, 64, True)
-    assert task_options("chromatin", kmer_stride=6, hidden_size=32, pos_weight=False).kmer_stride == 6
-    assert task_options("tf-binding").kmer == 6 and task_options("promoter").hidden_size == 128
-    with pytest.raises(ValueError, match="unknown fine-tuning option"):
-        task_options("promoter", width=3)
+    chromatin = task_config("chromatin")
+    head = chromatin.finetune
+    assert (head.kmer, head.kmer_stride, chromatin.model.hidden_size, head.pos_weight) == (6, 1, 64, True)
+    flags = {"finetune": {"kmer_stride": 6, "pos_weight": False}, "model": {"hidden_size": 32}}
+    assert task_config("chromatin", overrides=flags).finetune.kmer_stride == 6
+    assert task_config("tf-binding").finetune.kmer == 6 and task_config("promoter").model.hidden_size == 128
+    config_file = tmp_path / "finetune.yaml"
+    config_file.write_text("model: {hidden_size: 48, num_layers: 3}\ntrain: {batch_size: 8}\n")
+    merged = task_config("chromatin", config_file, {"model": {"num_layers": 1}})
+    assert (merged.model.hidden_size, merged.model.num_layers, merged.train.batch_size) == (48, 1, 8)
+    assert merged.finetune.pos_weight  # the preset, untouched by the file
+    with pytest.raises(InputError, match="unknown config key 'finetune.width'"):
+        task_config("promoter", overrides={"finetune": {"width": 3}})
 
 
 def test_weighted_loss_is_bce_with_positive_weights():
@@ -123,6 +133,9 @@ def test_weighted_loss_is_bce_with_positive_weights():
     assert positive_weights(np.zeros((3, 1))).tolist() == [1.0]
 
     class Fixed(torch.nn.Module):
+        loss = SequenceClassifier.loss  # the classifier's own loss, over fixed logits
+        config = ClassifierConfig(EncoderConfig(vocab_size=10), ("a", "b"))
+
         def forward(self, input_ids, attention_mask):
             return type("Out", (), {"logits": torch.tensor([[0.5, -1.0], [2.0, 0.0], [-0.3, 1.5], [0.0, 0.1]])})
 

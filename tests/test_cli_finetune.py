@@ -36,14 +36,14 @@ def test_build_finetune_evaluate(dataset, tmp_path):
     model_dir, eval_dir = tmp_path / "model", tmp_path / "eval"
     printed = cli_ok("finetune", "promoter", "--data", dataset, "--out", model_dir, "--max-steps", "2", *TINY)
     assert "best epoch 1 (step 2 of 2)" in printed
-    assert sorted(p.name for p in model_dir.iterdir()) == ["config.json", "finetune.json", "metrics.csv",
-                                                           "model.safetensors", "tokenizer.json"]
+    assert sorted(p.name for p in model_dir.iterdir()) == ["config.json", "finetune.json", "finetune.yaml",
+                                                           "metrics.csv", "model.safetensors", "tokenizer.json"]
     with open(model_dir / "metrics.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert [row["step"] for row in rows] == ["1", "2"] and rows[1]["val_auroc"] != ""
     model = SequenceClassifier.from_pretrained(model_dir)
     assert model.config.labels == ("promoter",) and model.config.window == 300
-    assert json.loads((model_dir / "finetune.json").read_text())["options"]["max_steps"] == 2
+    assert json.loads((model_dir / "finetune.json").read_text())["config"]["train"]["max_steps"] == 2
 
     printed = cli_ok("evaluate", "promoter", "--data", dataset, "--model", model_dir, "--out", eval_dir,
                      "--json", "--device", "cpu")
@@ -104,5 +104,24 @@ def test_finetune_and_evaluate_errors(dataset, fixture, tmp_path):
                      *TINY)
     assert "takes at most 32 tokens, but a 300-base window is 300 tokens; pretrain with --max-length 300" in line
     line = cli_error("evaluate", "promoter", "--data", dataset, "--model", tmp_path / "mlm")
-    assert "not a sequence classifier: model_type is 'masked-lm'" in line
+    assert "not a sequence classifier: the folder holds a masked language model" in line
     assert not (tmp_path / "m").exists()
+
+
+def test_finetune_yaml_repeats_the_run(dataset, tmp_path):
+    """finetune.yaml is the run's merged config: --config with it alone gives the same weights."""
+    import yaml
+
+    first, again = tmp_path / "first", tmp_path / "again"
+    cli_ok("finetune", "promoter", "--data", dataset, "--out", first, "--max-steps", "2", "--lr", "1e-3", *TINY)
+    saved = yaml.safe_load((first / "finetune.yaml").read_text())
+    assert saved["model"]["hidden_size"] == 16 and saved["finetune"]["kmer"] == 3
+    assert saved["optim"]["lr"] == 1e-3 and saved["train"]["max_steps"] == 2
+    cli_ok("finetune", "promoter", "--data", dataset, "--out", again, "--config", first / "finetune.yaml", "--quiet")
+    one, two = SequenceClassifier.from_pretrained(first), SequenceClassifier.from_pretrained(again)
+    for key, value in one.state_dict().items():
+        torch.testing.assert_close(two.state_dict()[key], value, rtol=0, atol=0)
+    (tmp_path / "bad.yaml").write_text("finetune: {kmer: three}\n")
+    assert "config key 'finetune.kmer' must be an int" in cli_error(
+        "finetune", "promoter", "--data", dataset, "--out", tmp_path / "bad", "--config", tmp_path / "bad.yaml")
+    assert not (tmp_path / "bad").exists()

@@ -14,7 +14,8 @@ from helpers import cli_error, cli_ok
 from seqformer.io import Genome, read_bed, reverse_complement
 from seqformer.models import EncoderConfig, MaskedLM, MaskedLMConfig
 from seqformer.models.classifier import ClassifierConfig, SequenceClassifier
-from seqformer.predict.scorer import classifier_probs, load_classifier
+from seqformer.models import SequenceClassifier, load_model
+from seqformer.predict.scorer import classifier_probs
 from seqformer.predict.windows import fit_to_window
 from seqformer.tokenizers import KmerTokenizer
 
@@ -67,7 +68,7 @@ def test_promoters_whole_region_at_threshold_zero(files, tmp_path):
 def test_promoters_matches_model_on_both_strands(files, tmp_path):
     """One window (region = window): the track value is max(p(+), p(-)) and the call takes its strand."""
     scan(files, tmp_path, "--region", "chr1:101-160", "--threshold", "0")
-    model = load_classifier(files / "clf")
+    model = load_model(files / "clf", expect=SequenceClassifier)
     with Genome(files / "g.fa") as genome:
         seq = genome.fetch("chr1", 100, 160)
     plus, minus = classifier_probs(model, [seq, reverse_complement(seq)])[:, 0]
@@ -129,7 +130,7 @@ def test_windows_rows_columns_and_centre_fit(files, tmp_path):
     table = pd.read_csv(tmp_path / "out.tsv", sep="\t")
     assert list(table.columns) == ["chrom", "start", "end", "name", "score", "strand", "prob_enhancer", "prob_promoter"]
     assert table["name"].tolist() == ["w1", "w2", "w3"]
-    model = load_classifier(files / "clf2")
+    model = load_model(files / "clf2", expect=SequenceClassifier)
     with Genome(files / "g.fa") as genome:
         seqs = [genome.fetch("chr1", 200, 260), genome.fetch("chr1", 20, 80, "-"),
                 "N" * 14 + genome.fetch("chr1", 50, 81) + "N" * 15]

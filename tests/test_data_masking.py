@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from seqformer.data.masking import IGNORE_INDEX, MaskingCollator, MaskingConfig, mask_tokens
+from seqformer.data.masking import MaskingCollator, MaskingConfig, mask_tokens
+from seqformer.models.mlm import IGNORE_INDEX
 from seqformer.tokenizers import KmerTokenizer, ProteinTokenizer
 from seqformer.tokenizers.base import CLS_ID, MASK_ID, PAD_ID, SEP_ID, UNK_ID
 
@@ -29,7 +30,7 @@ def large_batch(tokenizer, rows: int = 64, bases: int = 517, seed: int = 0):
 def test_rates_80_10_10_and_15_percent_with_spans():
     tokenizer = KmerTokenizer(6, 1)
     _, encoded = large_batch(tokenizer)
-    batch = mask_tokens(encoded.input_ids, encoded.attention_mask, vocab_size=tokenizer.vocab_size, span=6,
+    batch = mask_tokens(encoded.input_ids, encoded.attention_mask, vocab_size=tokenizer.vocab_size, span=6, ignore_index=IGNORE_INDEX,
                         config=MaskingConfig(), generator=torch.Generator().manual_seed(0))
     maskable = encoded.attention_mask & (encoded.input_ids > MASK_ID)
     selected = batch.labels != IGNORE_INDEX
@@ -47,7 +48,7 @@ def test_rates_80_10_10_and_15_percent_with_spans():
 def test_labels_and_specials():
     tokenizer = KmerTokenizer(3, 1)
     _, encoded = large_batch(tokenizer, rows=16, bases=60)
-    batch = mask_tokens(encoded.input_ids, encoded.attention_mask, vocab_size=tokenizer.vocab_size, span=3,
+    batch = mask_tokens(encoded.input_ids, encoded.attention_mask, vocab_size=tokenizer.vocab_size, span=3, ignore_index=IGNORE_INDEX,
                         config=MaskingConfig(mask_prob=0.5), generator=torch.Generator().manual_seed(1))
     selected = batch.labels != IGNORE_INDEX
     assert torch.equal(batch.labels[selected], encoded.input_ids[selected])
@@ -63,7 +64,7 @@ def test_a_masked_kmer_cannot_be_read_off_its_neighbours(k):
     """Every selected k-mer covers a base that no unselected real k-mer covers (edges and N included)."""
     tokenizer = KmerTokenizer(k, 1)
     seqs, encoded = large_batch(tokenizer, rows=40, bases=120, seed=k)
-    batch = mask_tokens(encoded.input_ids, encoded.attention_mask, vocab_size=tokenizer.vocab_size, span=k,
+    batch = mask_tokens(encoded.input_ids, encoded.attention_mask, vocab_size=tokenizer.vocab_size, span=k, ignore_index=IGNORE_INDEX,
                         config=MaskingConfig(mask_prob=0.2), generator=torch.Generator().manual_seed(k))
     checked = 0
     for row, seq in enumerate(seqs):
@@ -90,7 +91,7 @@ def test_single_token_masking_would_leak_so_spans_are_k():
 
 def test_same_seed_same_masks_and_every_row_gets_a_label():
     tokenizer = ProteinTokenizer()
-    collator = MaskingCollator(tokenizer, max_length=12, config=MaskingConfig())
+    collator = MaskingCollator(tokenizer, max_length=12, config=MaskingConfig(), ignore_index=IGNORE_INDEX)
     seqs = ["MKV", "ACDEFGHIKLMNPQRSTVWY", "W"]
     first = collator(seqs, torch.Generator().manual_seed(5))
     again = collator(seqs, torch.Generator().manual_seed(5))
@@ -102,7 +103,7 @@ def test_same_seed_same_masks_and_every_row_gets_a_label():
 def test_evaluation_masking_hides_every_answer():
     tokenizer = KmerTokenizer(3, 1)
     _, encoded = large_batch(tokenizer, rows=8, bases=80)
-    batch = mask_tokens(encoded.input_ids, encoded.attention_mask, vocab_size=tokenizer.vocab_size, span=3,
+    batch = mask_tokens(encoded.input_ids, encoded.attention_mask, vocab_size=tokenizer.vocab_size, span=3, ignore_index=IGNORE_INDEX,
                         config=MaskingConfig().for_evaluation(), generator=torch.Generator().manual_seed(2))
     selected = batch.labels != IGNORE_INDEX
     assert (batch.input_ids[selected] == MASK_ID).all()

@@ -9,10 +9,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from seqformer.data.masking import IGNORE_INDEX
+from seqformer.models.mlm import IGNORE_INDEX
 from seqformer.errors import InputError
 from seqformer.models import EncoderConfig, MaskedLM, MaskedLMConfig, SeqEncoder
-from seqformer.tasks.mlm import Scores, _evaluation, evaluate_mlm
+from seqformer.evaluation.mlm import Scores, _evaluation, evaluate_mlm
 from seqformer.tokenizers import KmerTokenizer, ProteinTokenizer
 
 

@@ -11,7 +11,7 @@ from safetensors.torch import load_file, save_file
 
 from seqformer.attention import ATTENTION_KINDS
 from seqformer.errors import InputError
-from seqformer.models import EncoderConfig, SeqEncoder, load_pretrained, save_pretrained
+from seqformer.models import EncoderConfig, SeqEncoder, load_model, save_pretrained
 from seqformer.models.encoder import Rotary, apply_rotary
 from seqformer.tokenizers import KmerTokenizer
 
@@ -199,7 +199,7 @@ def test_round_trip_is_bit_exact(tmp_path, kind):
 def test_function_api_and_overwrite(saved, tmp_path):
     model, folder = saved
     save_pretrained(model, model.tokenizer, folder)  # replacing a model folder is allowed
-    loaded = load_pretrained(folder)
+    loaded = load_model(folder)
     assert isinstance(loaded, SeqEncoder)
     assert not list(tmp_path.glob(".*"))  # no temporary folders left behind
     (folder / "notes.txt").write_text("mine")
@@ -229,28 +229,28 @@ def test_load_rejects_missing_keys(saved):
     _, folder = saved
     _edit_weights(folder, lambda state: state.pop("blocks.1.mlp.fc_in.weight"))
     with pytest.raises(InputError, match=r"missing keys \['blocks.1.mlp.fc_in.weight'\]"):
-        load_pretrained(folder)
+        load_model(folder)
 
 
 def test_load_rejects_unexpected_keys(saved):
     _, folder = saved
     _edit_weights(folder, lambda state: state.update({"head.weight": torch.zeros(2)}))
     with pytest.raises(InputError, match=r"unexpected keys \['head.weight'\]"):
-        load_pretrained(folder)
+        load_model(folder)
 
 
 def test_load_rejects_a_shape_mismatch(saved):
     _, folder = saved
     _edit_weights(folder, lambda state: state.update({"norm.weight": torch.ones(31)}))
     with pytest.raises(InputError, match="norm.weight has shape"):
-        load_pretrained(folder)
+        load_model(folder)
 
 
 def test_load_rejects_a_mismatched_tokenizer(saved):
     _, folder = saved
     KmerTokenizer(k=4, stride=1).save(folder)
     with pytest.raises(InputError, match="tokenizer does not match") as err:
-        load_pretrained(folder)
+        load_model(folder)
     assert "k 4 != config k 3" in str(err.value)
 
 
@@ -259,16 +259,16 @@ def test_load_rejects_bad_config_keys(saved):
     path = folder / "config.json"
     path.write_text(json.dumps({**json.loads(path.read_text()), "hiden_size": 8}))
     with pytest.raises(InputError, match="hiden_size"):
-        load_pretrained(folder)
+        load_model(folder)
 
 
 def test_load_rejects_a_folder_without_model_files(saved, tmp_path):
     _, folder = saved
     (folder / "model.safetensors").unlink()
     with pytest.raises(InputError, match="model.safetensors"):
-        load_pretrained(folder)
+        load_model(folder)
     with pytest.raises(InputError, match="not a model folder"):
-        load_pretrained(tmp_path / "nothing")
+        load_model(tmp_path / "nothing")
 
 
 def test_model_folder_and_files_get_the_usual_permissions(tmp_path):
@@ -289,3 +289,59 @@ def test_model_folder_and_files_get_the_usual_permissions(tmp_path):
     assert stat.S_IMODE(folder.stat().st_mode) == 0o755
     for name in ("config.json", "model.safetensors", "tokenizer.json"):
         assert stat.S_IMODE((folder / name).stat().st_mode) == 0o644
+
+
+def test_load_model_picks_the_class_config_json_names(tmp_path):
+    """One loader: a masked LM, a classifier and a bare encoder each come back as themselves."""
+    from seqformer.errors import InputError
+    from seqformer.models import ClassifierConfig, MaskedLM, MaskedLMConfig, SequenceClassifier
+    from seqformer.tokenizers import KmerTokenizer
+
+    tokenizer = KmerTokenizer(3)
+    encoder = EncoderConfig.for_tokenizer(tokenizer, hidden_size=16, num_layers=1, num_heads=2, ffn_size=32,
+                                          max_length=32)
+    torch.manual_seed(0)
+    made = {"mlm": MaskedLM(MaskedLMConfig(encoder), tokenizer=tokenizer),
+            "clf": SequenceClassifier(ClassifierConfig(encoder, ("promoter",), problem_type="binary", window=30),
+                                      tokenizer=tokenizer),
+            "enc": SeqEncoder(encoder, tokenizer=tokenizer)}
+    for name, model in made.items():
+        model.save_pretrained(tmp_path / name)
+        loaded = load_model(tmp_path / name)
+        assert type(loaded) is type(model) and not loaded.training and loaded.tokenizer.k == 3
+        for key, value in model.state_dict().items():
+            torch.testing.assert_close(loaded.state_dict()[key], value, rtol=0, atol=0)
+    (tmp_path / "run").mkdir()
+    (tmp_path / "mlm").rename(tmp_path / "run" / "model")  # a pretraining run folder loads its model/
+    assert isinstance(load_model(tmp_path / "run", expect=MaskedLM), MaskedLM)
+    with pytest.raises(InputError, match="not a sequence classifier: the folder holds a bare encoder"):
+        load_model(tmp_path / "enc", expect=SequenceClassifier)
+    config = json.loads((tmp_path / "enc" / "config.json").read_text())
+    (tmp_path / "enc" / "config.json").write_text(json.dumps({**config, "model_type": "vision"}))
+    with pytest.raises(InputError, match="unknown model_type 'vision'"):
+        load_model(tmp_path / "enc")
+
+
+def test_classifier_loss_follows_problem_type():
+    """binary and multi_label: BCE (positives weighted); single_label: cross-entropy over the labels."""
+    from seqformer.models import ClassifierConfig, SequenceClassifier
+    from seqformer.tokenizers import KmerTokenizer
+
+    tokenizer = KmerTokenizer(3)
+    encoder = EncoderConfig.for_tokenizer(tokenizer, hidden_size=8, num_layers=1, num_heads=2, ffn_size=16)
+    logits = torch.tensor([[0.3, -1.2], [2.0, 0.5]])
+    two = SequenceClassifier(ClassifierConfig(encoder, ("a", "b")), tokenizer=tokenizer)
+    labels = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    weight = torch.tensor([2.0, 1.0])
+    p = torch.sigmoid(logits)
+    expected = -(weight * labels * p.log() + (1 - labels) * (1 - p).log()).mean()
+    torch.testing.assert_close(two.loss(logits, labels, pos_weight=weight), expected)
+    single = SequenceClassifier(ClassifierConfig(encoder, ("a", "b"), problem_type="single_label"), tokenizer=tokenizer)
+    classes = torch.tensor([1, 0])
+    torch.testing.assert_close(single.loss(logits, classes), -torch.log_softmax(logits, -1)[[0, 1], [1, 0]].mean())
+    binary = SequenceClassifier(ClassifierConfig(encoder, ("a",), problem_type="binary"), tokenizer=tokenizer)
+    one = torch.tensor([[0.7], [-0.2]])
+    torch.testing.assert_close(binary.loss(one, torch.tensor([1.0, 0.0])),
+                               -(torch.log(torch.sigmoid(one[0, 0])) + torch.log(1 - torch.sigmoid(one[1, 0]))) / 2)
+    with pytest.raises(ValueError, match="a binary problem has one label"):
+        ClassifierConfig(encoder, ("a", "b"), problem_type="binary")

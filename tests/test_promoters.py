@@ -12,9 +12,9 @@ from data_prep.background import match_gc as _match_gc
 from data_prep.promoters import (
     PromoterDataParams,
     build_promoter_dataset,
-    read_windows,
     window_bounds,
 )
+from seqformer.data.windows import LEGACY_PROMOTER_FORMAT, read_window_data
 from seqformer.errors import InputError
 from seqformer.io import Genome, read_bed
 
@@ -31,8 +31,8 @@ def build(fixture, out, **options):
     genome, tss = fixture
     params = PromoterDataParams(**{**SPLIT_OPTIONS, "min_distance": 300, **options})
     result = build_promoter_dataset(genome, tss, out, params)
-    table, meta = read_windows(out)
-    return result, table, meta
+    data = read_window_data(out)
+    return result, data.table, data.meta
 
 
 def test_window_bounds_are_strand_aware():
@@ -42,7 +42,7 @@ def test_window_bounds_are_strand_aware():
 
 def test_positive_windows_hand_computed(fixture, tmp_path):
     _, table, meta = build(fixture, tmp_path / "d")
-    positives = table[table["label"] == 1].set_index("name")
+    positives = table[table["promoter"] == 1].set_index("name")
     # + strand TSS at 1018: [1018 - 249, 1018 + 51); - strand TSS at 936: [936 - 50, 936 + 250).
     assert tuple(positives.loc["TSS_3767418_+", ["start", "end", "strand", "split"]]) == (769, 1069, "+", "train")
     assert tuple(positives.loc["TSS_3767336_-", ["start", "end", "strand", "split"]]) == (886, 1186, "-", "train")
@@ -65,7 +65,7 @@ def test_longer_windows(fixture, tmp_path):
 def test_negatives_far_from_every_tss_and_seeded(fixture, tmp_path):
     _, table, _ = build(fixture, tmp_path / "a", negatives_per_positive=2)
     sites = read_bed(fixture[1])["start"].to_numpy()
-    negatives = table[table["label"] == 0]
+    negatives = table[table["promoter"] == 0]
     assert len(negatives) == 12
     for start, end in zip(negatives["start"], negatives["end"]):
         distance = np.where((sites >= start) & (sites < end), 0, np.minimum(abs(sites - start), abs(sites - (end - 1))))
@@ -91,7 +91,7 @@ def test_negatives_are_closer_in_gc_when_matched(fixture, tmp_path):
         with Genome(fixture[0]) as genome:
             gc = np.array([(s.count("G") + s.count("C")) / len(s) for s in
                            (genome.fetch(c, a, b) for c, a, b in zip(table["chrom"], table["start"], table["end"]))])
-        return abs(gc[table["label"].to_numpy() == 1].mean() - gc[table["label"].to_numpy() == 0].mean())
+        return abs(gc[table["promoter"].to_numpy() == 1].mean() - gc[table["promoter"].to_numpy() == 0].mean())
 
     _, matched, _ = build(fixture, tmp_path / "m", negatives_per_positive=2)
     _, uniform, _ = build(fixture, tmp_path / "u", negatives_per_positive=2, gc_match=False)
@@ -113,7 +113,7 @@ def test_no_window_in_two_splits(fixture, tmp_path):
 def test_files_and_counts(fixture, tmp_path):
     result, _, meta = build(fixture, tmp_path / "d")
     header = (tmp_path / "d" / "windows.tsv").read_text().splitlines()[0]
-    assert header == "#chrom\tstart\tend\tname\tscore\tstrand\tlabel\tsplit"
+    assert header == "#chrom\tstart\tend\tname\tstrand\tsource\trecord\toffset\tsplit\tpromoter"
     assert meta["genome"] == str(fixture[0].resolve())
     assert meta["counts"] == result.counts == {s: {"promoter": 2, "background": 2} for s in ("train", "val", "test")}
     assert json.loads((tmp_path / "d" / "dataset.json").read_text())["parameters"]["min_distance"] == 300
@@ -131,7 +131,7 @@ def test_off_contig_windows_are_dropped_and_counted(fixture, tmp_path):
     result, table, _ = build(fixture, tmp_path / "d", region=None, val_region="chr20:1-2", test_region="chr20:3-4",
                              upstream=1050, downstream=10)
     assert result.dropped["off_contig"] == 2
-    assert sorted(table.loc[table["label"] == 1, "name"]) == ["TSS_3140531_-", "TSS_3767336_-", "TSS_3898140_+",
+    assert sorted(table.loc[table["promoter"] == 1, "name"]) == ["TSS_3140531_-", "TSS_3767336_-", "TSS_3898140_+",
                                                               "TSS_3898209_-"]
 
 
@@ -144,3 +144,35 @@ def test_errors_write_nothing(fixture, tmp_path, bed, message):
     with pytest.raises(InputError, match=message.replace("?", r"\?")):
         build_promoter_dataset(fixture[0], tmp_path / "tss.bed", tmp_path / "out")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tss.bed"]
+
+
+def test_the_folder_is_a_labelled_window_folder(fixture, tmp_path):
+    """Written in the one window format: one ``promoter`` target, every row read from the genome."""
+    _, table, meta = build(fixture, tmp_path / "d")
+    assert json.loads((tmp_path / "d" / "dataset.json").read_text())["format"] == "seqformer-windows"
+    assert meta["task"] == "promoter" and meta["targets"] == ["promoter"]
+    assert set(table["source"]) == {"genome"} and (table["record"] == table["chrom"]).all()
+    assert (table["offset"] == table["start"]).all()
+
+
+def test_a_folder_of_the_earlier_promoter_format_still_loads(fixture, tmp_path):
+    """The earlier ``seqformer-promoters`` layout reads as the same windows and targets."""
+    from seqformer.data.windows import load_window_splits
+
+    _, table, meta = build(fixture, tmp_path / "d")
+    old = tmp_path / "old"
+    old.mkdir()
+    legacy = table.assign(score=0, label=table["promoter"])[
+        ["chrom", "start", "end", "name", "score", "strand", "label", "split"]]
+    with open(old / "windows.tsv", "w") as handle:
+        handle.write("#" + "\t".join(legacy.columns) + "\n")
+        legacy.to_csv(handle, sep="\t", header=False, index=False)
+    kept = {k: meta[k] for k in ("genome", "window", "counts")}
+    (old / "dataset.json").write_text(json.dumps({"format": LEGACY_PROMOTER_FORMAT, "version": 1, **kept}))
+    new_splits, old_splits = load_window_splits(tmp_path / "d"), load_window_splits(old)
+    for split in ("train", "val", "test"):
+        assert old_splits[split].seqs == new_splits[split].seqs
+        assert (old_splits[split].labels == new_splits[split].labels).all()
+    (old / "windows.tsv").write_text("#chrom\tstart\n")
+    with pytest.raises(InputError, match="rebuild it with `seqformer data promoters`"):
+        read_window_data(old)

@@ -16,7 +16,7 @@ from seqformer.training.checkpoint import latest_checkpoint, list_checkpoints, l
 from seqformer.training.config import load_run_config
 from seqformer.training.loop import DivergedError, train
 from seqformer.training.metrics import COLUMNS, read_metrics
-from seqformer.training.pretraining import build_model, pretrain
+from seqformer.tasks.pretraining import build_model, pretrain
 
 TINY = {"data": {"kmer": 3, "max_length": 32, "val_windows": 4},
         "model": {"arch": "bigbird", "hidden_size": 32, "num_layers": 2, "num_heads": 2, "ffn_size": 64,
@@ -95,7 +95,7 @@ def test_resume_gives_the_same_curve_and_drops_later_rows(tmp_path, genome):
 
 
 def test_a_longer_resumed_run_and_fixed_keys(tmp_path, genome):
-    from seqformer.training.pretraining import run_config
+    from seqformer.tasks.pretraining import run_config
     run = tmp_path / "run"
     pretrain(run_config(run, overrides={**TINY, "data": {**TINY["data"], "fasta": [genome]}}), run, quiet=True)
     longer = run_config(run, overrides={"train": {"max_steps": 10}}, resume=True)

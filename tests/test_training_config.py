@@ -13,7 +13,7 @@ from seqformer.errors import InputError
 from seqformer.training.config import RunConfig, load_run_config, write_run_config
 from seqformer.training.flops import attended_keys, forward_flops_per_token
 from seqformer.training.loop import build_optimizer, lr_factor
-from seqformer.training.pretraining import build_model, run_config
+from seqformer.tasks.pretraining import build_model, run_config
 
 
 def write(path, text: str):

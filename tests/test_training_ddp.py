@@ -24,7 +24,7 @@ train: {batch_size: 2, max_steps: 4, checkpoint_every: 2, eval_every: 2, device:
 #: The CLI under torchrun; each rank also saves the weights it ends with, to compare ranks.
 RANK_RUN = """\
 import os, sys, torch
-import seqformer.training.pretraining as pretraining
+import seqformer.tasks.pretraining as pretraining
 from seqformer.cli import app
 built = []
 build_model = pretraining.build_model

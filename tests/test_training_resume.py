@@ -26,7 +26,7 @@ train: {batch_size: 4, max_steps: 12, checkpoint_every: 4, eval_every: 4, device
 #: The CLI's pretraining as a library call that SIGKILLs its own process right after checkpoint KILL_AT.
 KILLED_RUN = """\
 import os, signal, sys
-from seqformer.training.pretraining import pretrain, run_config
+from seqformer.tasks.pretraining import pretrain, run_config
 run, config_file, genome, kill_at = sys.argv[1:5]
 config = run_config(run, config_file=config_file, overrides={"data": {"fasta": [genome]}})
 def die(step, path):

@@ -50,9 +50,9 @@ def read_tsv(path):
 def expected_scores(files, with_mlm=False):
     """Column -> (N,) values computed directly from the library on the hand-listed alleles."""
     from seqformer.models import MaskedLM
-    from seqformer.predict.scorer import load_classifier
+    from seqformer.models import SequenceClassifier, load_model
 
-    model = load_classifier(files / "clf")
+    model = load_model(files / "clf", expect=SequenceClassifier)
     with Genome(files / "genome.fa") as genome:
         trimmed = [(row[0], *row[5:]) for row in SCORED]
         effects = variant_effect(model, [allele_windows(genome, *t, WINDOW) for t in trimmed])
@@ -158,7 +158,7 @@ def absent_vcf(tmp_path):
 @pytest.mark.parametrize("case, message", [
     ("unparsable", r"bad.vcf: record 2 \(line 4\): POS 'ten' is not a whole number >= 1"),
     ("not_classifier", "not a sequence classifier"),
-    ("mlm_not_mlm", "not a masked-LM config"),
+    ("mlm_not_mlm", "not a masked language model: the folder holds a sequence classifier"),
     ("missing_vcf", "nope.vcf: file not found"),
     ("missing_genome", "nope.fa: file not found"),
     ("missing_model", "not a model folder"),

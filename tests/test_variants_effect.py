@@ -8,7 +8,8 @@ from variants_helpers import WINDOW, copy_fixtures, tiny_classifier
 
 from seqformer.io import Genome, reverse_complement
 from seqformer.predict.scorer import classifier_probs
-from seqformer.variants.effect import EPS, Effects, logit, strand_averaged_probs, variant_effect
+from seqformer.predict.scorer import predict_probs
+from seqformer.variants.effect import EPS, Effects, logit, variant_effect
 from seqformer.variants.windows import allele_windows
 
 
@@ -46,7 +47,7 @@ def test_strands_are_averaged_not_one_strand(genome):
     seq = allele_windows(genome, "chr1", 49, "C", "A", WINDOW).ref
     plus, minus = classifier_probs(model, [seq, reverse_complement(seq)])[:, 0]
     assert abs(plus - minus) > 1e-4
-    assert strand_averaged_probs(model, [seq])[0, 0] == pytest.approx((plus + minus) / 2, rel=1e-6)
+    assert predict_probs(model, [seq], strands="both")[0, 0] == pytest.approx((plus + minus) / 2, rel=1e-6)
 
 
 def test_logit_is_clipped():

@@ -13,7 +13,7 @@ FLOPs count the score and value products of the blocks computed: dense ``4·B·H
 BigBird ``4·B·H·(computed blocks)·b²·Dh`` forward, where the computed blocks are the True entries of
 its (H, nb, nb) block mask (global rows and columns, window, random); backward is counted as 2.5x
 forward for both (FlashAttention's convention) when timed, so ``efficiency`` = BigBird TFLOP/s ÷ dense
-TFLOP/s does not depend on it. The issue's GPU target is efficiency ≥ 0.6.
+TFLOP/s does not depend on it. The GPU target is efficiency ≥ 0.6.
 """
 
 from __future__ import annotations

@@ -1,28 +1,36 @@
-"""The GPU measurements the issues ask for, as one prepared, time-boxed run on a lent GPU machine.
+"""The GPU measurements of docs/benchmarks.md, as one prepared, time-boxed run on a lent GPU machine.
 
 Each check is one command (``python -m seqformer ...`` or ``pytest -m gpu``) with its own time
 limit, run in order until an overall deadline; later checks get what time is left, or are reported
 as skipped. Everything a check writes goes under a work folder; the output folder receives three
-files: ``summary.json`` and ``summary.md`` (per check: status, wall seconds, headline figures) and
-``gpu_checks.tar.gz`` (logs, benchmark JSON, run configs and ``metrics.csv`` files; no weights).
+files: ``summary.json`` and ``summary.md`` (per check: the docs/benchmarks.md section its figures
+belong in, status, wall seconds, headline figures) and ``gpu_checks.tar.gz`` (logs, benchmark JSON,
+run configs and ``metrics.csv`` files; no weights).
 
-The checks (:func:`build_checks`), by the issue they measure:
+The checks (:func:`build_checks`), by the docs/benchmarks.md section they fill:
 
-- ``tests`` (3, 6): the ``gpu``-marked tests (FlexAttention vs the gather path, CUDA benchmark rows).
-- ``flex`` (3): ``bench flex``, BigBird's FlexAttention TFLOP/s against dense FlashAttention at
-  blocks of 64 and 128 (target: ≥ 0.6 of dense on the blocks computed).
-- ``attention`` (3): ``bench attention --device cuda --dtype bf16`` of our kinds and both peers up to
-  262,144 tokens: time, GPU peak memory, and the longest length each fits (every
-  length is run; lengths after an out-of-memory or a time-out are reported as such).
-- ``pretrain-dna`` / ``pretrain-protein`` (4, 7): bf16 masked-LM pretraining of a BERT-base-sized
-  encoder at 4,096 tokens on hg19 chr20 (6-mers; BigBird, Performer-ReLU, dense) and at 1,024 on
-  Swiss-Prot (Performer-ReLU), each stopped after ``PRETRAIN_SECONDS``: tokens/s, MFU, peak memory,
-  validation every 100 steps. (``pretrain-protein-all`` adds BigBird and Performer-softmax.)
-- ``variants`` / ``scan`` (6, 5): ``bench variants`` and ``bench scan`` on CUDA.
+- ``tests`` (Attention benchmark): the ``gpu``-marked tests (FlexAttention vs the gather path, CUDA
+  benchmark rows).
+- ``flex`` (Attention benchmark): ``bench flex``, BigBird's FlexAttention TFLOP/s against dense
+  FlashAttention at blocks of 64 and 128 (target: ≥ 0.6 of dense on the blocks computed).
+- ``attention`` (Attention benchmark): ``bench attention --device cuda --dtype bf16`` of the kinds
+  in ``GPU_ATTENTION_IMPLS`` (dense, bigbird, performer-softmax and performer-relu; not longformer,
+  nystromformer or reformer-lsh) and both peers up to 262,144 tokens: time, GPU peak memory, and the
+  longest length each fits (every length is run; lengths after an out-of-memory or a time-out are
+  reported as such).
+- ``pretrain-dna`` (Pretraining) / ``pretrain-protein`` (Protein masked LM and attention vs
+  BLOSUM62): bf16 masked-LM pretraining of a BERT-base-sized encoder at 4,096 tokens on hg19 chr20
+  (6-mers; BigBird, Performer-ReLU, dense) and at 1,024 on Swiss-Prot (Performer-ReLU), each stopped
+  after ``PRETRAIN_SECONDS``: tokens/s, MFU, peak memory, validation every 100 steps.
+  (``pretrain-protein-all`` adds BigBird and Performer-softmax.)
+- ``variants`` (Variant-effect scoring) / ``scan`` (Genome scan throughput): ``bench variants`` and
+  ``bench scan`` on CUDA.
 
-Data (``--data``, made here by ``make gpu-prep``): ``hg19_chr20.fa.gz`` with its ``.fai``/``.gzi``,
-``swissprot2014_100k.fasta.gz``, ``mutationalpatterns_chr20_snvs.vcf``; the demo slice ships in
-``data_prep/demo``. A 15-minute device budget fits two calls (docs/benchmarks.md, "GPU checks"):
+Data: every file the checks read is in the ``--data`` folder (``DATA_FILES``; ``make gpu-prep``
+fills ``.gpu-data`` with them): ``hg19_chr20.fa.gz`` with its ``.fai``/``.gzi``,
+``swissprot2014_100k.fasta.gz``, ``mutationalpatterns_chr20_snvs.vcf`` and the demo slice
+``hg19_chr20_0-4Mb.fa.gz`` (hg19 chr20:1-4,000,000, which ``scan`` reads) with its ``.fai``/``.gzi``
+beside it. A 15-minute device budget fits two calls (docs/benchmarks.md, "GPU checks"):
 ``--checks tests,flex,attention`` (about 6.5 min) and ``--checks pretrain-dna,pretrain-protein,variants,scan``
 (about 5 min), after about 1.5 min of machine start.
 """
@@ -45,8 +53,12 @@ import yaml
 
 from seqformer.errors import InputError
 
-DEMO_GENOME = "data_prep/demo/hg19_chr20_0-4Mb.fa.gz"
-DATA_FILES = ("hg19_chr20.fa.gz", "swissprot2014_100k.fasta.gz", "mutationalpatterns_chr20_snvs.vcf")
+#: The files of the ``--data`` folder (each .fa.gz with its .fai and .gzi beside it).
+GENOME = "hg19_chr20.fa.gz"
+PROTEINS = "swissprot2014_100k.fasta.gz"
+VCF = "mutationalpatterns_chr20_snvs.vcf"
+DEMO_GENOME = "hg19_chr20_0-4Mb.fa.gz"  # the demo slice, hg19 chr20:1-4,000,000
+DATA_FILES = (GENOME, PROTEINS, VCF, DEMO_GENOME)
 PRETRAIN_SECONDS = 55  # wall limit of each pretraining run (start-up, then steps until it is stopped)
 
 #: The encoder of every GPU pretraining run: BERT-base shape (about 86 M parameters besides embeddings).
@@ -56,29 +68,30 @@ DNA_RUN = {"data": {"max_length": 4096, "kmer": 6, "regions": ["chr20:1-50000000
 PROTEIN_RUN = {"data": {"max_length": 1024, "val_windows": 256},
                "train": {"batch_size": 32, "eval_every": 100, "log_every": 20, "checkpoint_every": 100000}}
 OPTIM = {"lr": 3.0e-4, "warmup_steps": 100}
+#: What ``attention`` runs: dense, bigbird, performer-softmax and performer-relu (not longformer, nystromformer
+#: or reformer-lsh), then both peers.
+GPU_ATTENTION_IMPLS = "dense,bigbird,performer-softmax,performer-relu,hf-bigbird,performer-pytorch"
+
+#: The docs/benchmarks.md sections the checks' figures belong in.
+ATTENTION, PRETRAINING, PROTEIN = "Attention benchmark", "Pretraining", "Protein masked LM and attention vs BLOSUM62"
+VARIANTS, SCAN = "Variant-effect scoring", "Genome scan throughput"
 
 
 @dataclass
 class Check:
-    """One command with a time limit, the issue it measures, and how to read its figures."""
+    """One command with a time limit, the docs/benchmarks.md section it fills, and how to read its figures."""
 
     name: str  # the check group it belongs to (``--checks``), e.g. "pretrain-dna"
     label: str  # unique name of this command, used for its log and outputs
     argv: list[str]
     timeout: float  # seconds at most
-    issue: int
+    section: str  # the docs/benchmarks.md section its figures belong in, e.g. "Attention benchmark"
     headline: Callable[[Path], dict[str, Any]] | None = None  # figures read from the work folder afterwards
     files: dict[str, Any] = field(default_factory=dict)  # files to write first: name -> YAML-able content
 
 
 def _seqformer(*args: str) -> list[str]:
     return [sys.executable, "-m", "seqformer", *args]
-
-
-def _json_file(name: str) -> Callable[[Path], dict[str, Any]]:
-    def read(work: Path) -> dict[str, Any]:
-        return json.loads((work / name).read_text())
-    return read
 
 
 def _flex_headline(name: str) -> Callable[[Path], dict[str, Any]]:
@@ -123,35 +136,35 @@ def _pretrain(alphabet: str, arch: str, corpus: str, run: dict[str, Any], group:
     return Check(group or f"pretrain-{alphabet}", label,
                  _seqformer("pretrain", "--fasta", corpus, "--alphabet", alphabet, "--arch", arch, "--device", "cuda",
                             "--config", f"{label}.yaml", "--max-steps", "100000", "--out", label, "--quiet"),
-                 PRETRAIN_SECONDS, 4 if alphabet == "dna" else 7, _run_headline(label), {f"{label}.yaml": config})
+                 PRETRAIN_SECONDS, PRETRAINING if alphabet == "dna" else PROTEIN, _run_headline(label),
+                 {f"{label}.yaml": config})
 
 
 def build_checks(data: Path, repo: Path) -> list[Check]:
-    """Every check, in running order, reading data from ``data`` and the repository at ``repo``."""
-    genome, demo = str(data / DATA_FILES[0]), str(repo / DEMO_GENOME)
-    attention_impls = "dense,bigbird,performer-softmax,performer-relu,hf-bigbird,performer-pytorch"
+    """Every check, in running order, reading every data file from ``data`` and the tests from ``repo``."""
+    genome, demo = str(data / GENOME), str(data / DEMO_GENOME)
     checks = [
         Check("tests", "tests", [sys.executable, "-m", "pytest", "-q", "-m", "gpu", "-p", "no:cacheprovider",
-                                 str(repo / "tests")], 120, 3),
+                                 str(repo / "tests")], 120, ATTENTION),
         *(Check("flex", f"flex-b{block}",
                 _seqformer("bench", "flex", "--lengths", "16384,65536", "--block-size", str(block),
-                           "--repeats", "3", "--json", f"flex_b{block}.json"), 45, 3,
+                           "--repeats", "3", "--json", f"flex_b{block}.json"), 45, ATTENTION,
                 _flex_headline(f"flex_b{block}.json"))
           for block in (64, 128)),
         Check("attention", "attention",
-              _seqformer("bench", "attention", "--device", "cuda", "--dtype", "bf16", "--impl", attention_impls,
+              _seqformer("bench", "attention", "--device", "cuda", "--dtype", "bf16", "--impl", GPU_ATTENTION_IMPLS,
                          "--lengths", "4096,16384,65536,262144", "--repeats", "1", "--timeout", "45",
-                         "--json", "attention_gpu.json"), 180, 3, _attention_headline),
+                         "--json", "attention_gpu.json"), 180, ATTENTION, _attention_headline),
         *(_pretrain("dna", arch, genome, DNA_RUN) for arch in ("bigbird", "performer-relu", "dense")),
-        _pretrain("protein", "performer-relu", str(data / DATA_FILES[1]), PROTEIN_RUN),
-        *(_pretrain("protein", arch, str(data / DATA_FILES[1]), PROTEIN_RUN, group="pretrain-protein-all")
+        _pretrain("protein", "performer-relu", str(data / PROTEINS), PROTEIN_RUN),
+        *(_pretrain("protein", arch, str(data / PROTEINS), PROTEIN_RUN, group="pretrain-protein-all")
           for arch in ("bigbird", "performer-softmax")),
         Check("variants", "variants",
-              _seqformer("bench", "variants", "--vcf", str(data / DATA_FILES[2]), "--genome", genome,
-                         "--random-model", "--device", "cuda", "--repeats", "3", "--json"), 45, 6),
+              _seqformer("bench", "variants", "--vcf", str(data / VCF), "--genome", genome,
+                         "--random-model", "--device", "cuda", "--repeats", "3", "--json"), 45, VARIANTS),
         Check("scan", "scan",
               _seqformer("bench", "scan", "--genome", demo, "--random-model", "--region", "chr20:1000001-1500000",
-                         "--device", "cuda", "--repeats", "3", "--json"), 45, 5),
+                         "--device", "cuda", "--repeats", "3", "--json"), 45, SCAN),
     ]
     return checks
 
@@ -178,7 +191,7 @@ def run_checks(checks: list[Check], work: Path, out: Path, *, deadline: float, m
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     for check in checks:
         left = deadline - (time.monotonic() - start)
-        result: dict[str, Any] = {"label": check.label, "check": check.name, "issue": check.issue}
+        result: dict[str, Any] = {"label": check.label, "check": check.name, "section": check.section}
         if left < min_seconds:
             result.update(status="skipped", detail=f"deadline of {deadline:g} s reached")
         else:
@@ -218,10 +231,10 @@ def _run(argv: list[str], work: Path, log, env: dict[str, str], limit: float) ->
 def write_outputs(results: list[dict[str, Any]], work: Path, out: Path) -> None:
     """summary.json, summary.md and gpu_checks.tar.gz (work folder without weights or checkpoints)."""
     (out / "summary.json").write_text(json.dumps({"machine": _machine(), "checks": results}, indent=2) + "\n")
-    lines = ["| check | issue | status | seconds | figures |", "| --- | --- | --- | --- | --- |"]
+    lines = ["| check | section | status | seconds | figures |", "| --- | --- | --- | --- | --- |"]
     for result in results:
         figures = json.dumps(result.get("figures", {}))
-        lines.append(f"| {result['label']} | {result['issue']} | {result['status']} | {result.get('seconds', '')} "
+        lines.append(f"| {result['label']} | {result['section']} | {result['status']} | {result.get('seconds', '')} "
                      f"| {figures[:600]} |")
     (out / "summary.md").write_text("\n".join(lines) + "\n")
 

@@ -8,7 +8,7 @@ from typing import Optional
 
 import typer
 
-from seqformer.cli import app, make_app
+from seqformer.cli.app import app, make_app
 
 attention_app = make_app("Attention analysis: maps per layer and head, attention against substitution matrices.")
 app.add_typer(attention_app, name="attention")
@@ -19,11 +19,10 @@ _MODEL_HELP = ("Model folder (config.json, model.safetensors, tokenizer.json: a 
 
 def _load(model: Path, device: str):
     """The model in a model folder or a pretraining run folder, on ``--device``."""
-    from seqformer.cli.predict import _device
+    from seqformer.device import resolve_device
     from seqformer.models import load_model
 
-    folder = model / "model" if (model / "model" / "config.json").is_file() else model
-    return load_model(folder, map_location=_device(device))
+    return load_model(model, map_location=resolve_device(device))
 
 
 @attention_app.command("blosum")

@@ -10,7 +10,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from seqformer.cli import app, make_app
+from seqformer.cli.app import app, make_app
+from seqformer.device import resolve_device
 from seqformer.errors import InputError
 
 evaluate_app = make_app("Evaluate trained models on FASTA, BED or labelled sets.")
@@ -30,15 +31,11 @@ def mlm(
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
 ) -> None:
     """Masked-token accuracy and perplexity on a FASTA file, beside the unigram-frequency baseline."""
-    from seqformer.models.mlm import MaskedLM
-    from seqformer.tasks.mlm import evaluate_mlm
-    from seqformer.training.distributed import resolve_device
+    from seqformer.evaluation.mlm import evaluate_mlm
+    from seqformer.models import MaskedLM, load_model
 
-    if device not in ("auto", "cpu", "cuda"):
-        raise InputError(f"--device must be auto, cpu or cuda, got {device!r}")
     where = resolve_device(device)
-    folder = model / "model" if (model / "model" / "config.json").is_file() else model
-    loaded = MaskedLM.from_pretrained(folder, map_location=where)
+    loaded = load_model(model, where, expect=MaskedLM)
     result = evaluate_mlm(loaded, fasta, batch_size=batch_size, seed=seed, max_length=max_length, device=where)
     if json_out:
         typer.echo(json.dumps(result.to_dict()))
@@ -68,17 +65,12 @@ def promoter(
     strands: str = typer.Option("both", "--strands", help=_STRANDS_HELP),
 ) -> None:
     """AUROC, AUPRC, F1 and MCC on the test split, beside a k-mer-spectrum logistic regression."""
-    from seqformer.models.classifier import SequenceClassifier
-    from seqformer.tasks.promoter import evaluate_promoter, write_evaluation
-    from seqformer.training.distributed import resolve_device
+    from seqformer.evaluation.windows import PromoterEvaluation, write_promoter_evaluation
 
-    _check_device_and_strands(device, strands)
-    where = resolve_device(device)
-    loaded = SequenceClassifier.from_pretrained(model, map_location=where)
-    result = evaluate_promoter(data, loaded, batch_size=batch_size, device=where, model_name=str(model.resolve()),
-                               strands=strands)
+    result = PromoterEvaluation.from_windows(
+        _evaluate("promoter", data, model, batch_size, device, None, strands))
     if out is not None:
-        write_evaluation(result, out)
+        write_promoter_evaluation(result, out)
     if json_out:
         typer.echo(json.dumps(result.to_dict()))
         return
@@ -93,29 +85,27 @@ def promoter(
     Console().print(table)
 
 
-def _check_device_and_strands(device: str, strands: str) -> None:
-    """InputError for a --device or --strands value the commands do not know."""
+def _evaluate(task: str, data: Path, model: Path, batch_size: int, device: str, baseline_k: Optional[int],
+              strands: str):
+    """A task's window evaluation of the classifier in ``model`` (checked options, resolved device)."""
+    from seqformer.models import SequenceClassifier, load_model
     from seqformer.predict.scorer import STRANDS
+    from seqformer.tasks.window_tasks import evaluate_task
 
-    if device not in ("auto", "cpu", "cuda"):
-        raise InputError(f"--device must be auto, cpu or cuda, got {device!r}")
     if strands not in STRANDS:
         raise InputError(f"--strands must be {' or '.join(STRANDS)}, got {strands!r}")
+    where = resolve_device(device)
+    loaded = load_model(model, where, expect=SequenceClassifier)
+    return evaluate_task(task, data, loaded, batch_size=batch_size, device=where, model_name=str(model.resolve()),
+                         baseline_k=baseline_k, strands=strands)
 
 
 def _evaluate_task(task: str, data: Path, model: Path, out: Optional[Path], json_out: bool, batch_size: int,
                    device: str, baseline_k: Optional[int], strands: str) -> None:
     """Score a model on a task's test split; print a table (or JSON), write the report to ``out``."""
-    from seqformer.models.classifier import SequenceClassifier
-    from seqformer.tasks.evaluation import evaluation_dict, write_window_evaluation
-    from seqformer.tasks.window_tasks import evaluate_task
-    from seqformer.training.distributed import resolve_device
+    from seqformer.evaluation.windows import evaluation_dict, write_window_evaluation
 
-    _check_device_and_strands(device, strands)
-    where = resolve_device(device)
-    loaded = SequenceClassifier.from_pretrained(model, map_location=where)
-    result = evaluate_task(task, data, loaded, batch_size=batch_size, device=where, model_name=str(model.resolve()),
-                           baseline_k=baseline_k, strands=strands)
+    result = _evaluate(task, data, model, batch_size, device, baseline_k, strands)
     if out is not None:
         write_window_evaluation(result, out)
     if json_out:

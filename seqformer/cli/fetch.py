@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from seqformer.cli import app
+from seqformer.cli.app import app
 from seqformer.errors import InputError
 from seqformer.io.bed import bed_regions, read_bed
 from seqformer.io.fasta import write_fasta

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from seqformer.cli import app
+from seqformer.cli.app import app
 from seqformer.errors import InputError
 
 
@@ -45,14 +45,14 @@ def mutagenesis(
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
 ) -> None:
     """Change every position of one window to each of A/C/G/T and score each mutant (both strands averaged)."""
-    from seqformer.cli.predict import _device
-    from seqformer.predict.scorer import load_classifier
+    from seqformer.device import resolve_device
+    from seqformer.models import SequenceClassifier, load_model
     from seqformer.variants.mutagenesis import MATRIX_METRICS, write_mutagenesis
 
     if metric not in MATRIX_METRICS:
         raise InputError(f"--metric must be one of {', '.join(MATRIX_METRICS)}, got {metric!r}")
-    where = _device(device)
-    classifier = load_classifier(model, where)
+    where = resolve_device(device)
+    classifier = load_model(model, where, expect=SequenceClassifier)
     name, seq = _sequence(genome, region, fasta, record)
     result, files = write_mutagenesis(classifier, seq, out, name=name, target=target, metric=metric,
                                       batch_size=batch_size, device=where)

@@ -8,19 +8,12 @@ from pathlib import Path
 
 import typer
 
-from seqformer.cli import app, make_app
+from seqformer.cli.app import app, make_app
+from seqformer.device import resolve_device
 from seqformer.errors import InputError
 
 predict_app = make_app("Predict with trained sequence classifiers: genome scans and given windows.")
 app.add_typer(predict_app, name="predict")
-
-
-def _device(device: str):
-    from seqformer.training.distributed import resolve_device
-
-    if device not in ("auto", "cpu", "cuda"):
-        raise InputError(f"--device must be auto, cpu or cuda, got {device!r}")
-    return resolve_device(device)
 
 
 @contextlib.contextmanager
@@ -67,13 +60,14 @@ def promoters(
     """Tile a region with overlapping windows, score both strands, write merged promoter calls."""
     from seqformer.io import Genome
     from seqformer.predict.scan import scan_genome
-    from seqformer.predict.scorer import label_index, load_classifier
+    from seqformer.models import SequenceClassifier, load_model
+    from seqformer.predict.scorer import label_index
     from seqformer.predict.windows import check_tiling
 
-    where = _device(device)
+    where = resolve_device(device)
     with Genome(genome) as ref:
         target = ref.region(region) if region is not None else ref.region(next(iter(ref.contigs)))
-        classifier = load_classifier(model, where)
+        classifier = load_model(model, where, expect=SequenceClassifier)
         label_index(classifier, label)
         window = classifier.config.window
         check_tiling(target, window, stride if stride is not None else max(1, window // 2))
@@ -100,12 +94,12 @@ def windows(
     """Score given BED windows, centre-cropped or N-padded to the model's window; one row per input row."""
     from seqformer.io import Genome, atomic_open, read_bed
     from seqformer.predict.score_windows import score_bed_windows
-    from seqformer.predict.scorer import load_classifier
+    from seqformer.models import SequenceClassifier, load_model
 
-    where = _device(device)
+    where = resolve_device(device)
     table = read_bed(bed)
     with Genome(genome) as ref:
-        classifier = load_classifier(model, where)
+        classifier = load_model(model, where, expect=SequenceClassifier)
         scored = score_bed_windows(classifier, ref, table, batch_size=batch_size, bed_path=bed)
     with atomic_open(out) as handle:
         scored.to_csv(handle, sep="\t", index=False, na_rep=".", float_format="%.6g")
@@ -122,9 +116,9 @@ def sequences(
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
 ) -> None:
     """Score each record, centre-cropped or N-padded to the model's window (never cut from one end)."""
-    from seqformer.predict.scorer import load_classifier
+    from seqformer.models import SequenceClassifier, load_model
     from seqformer.predict.sequences import score_fasta
 
-    classifier = load_classifier(model, _device(device))
+    classifier = load_model(model, resolve_device(device), expect=SequenceClassifier)
     count = score_fasta(classifier, fasta, out, batch_size=batch_size)
     typer.echo(f"{count:,} records scored ({classifier.config.window}-base window) -> {out}")

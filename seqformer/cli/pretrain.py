@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from seqformer.cli import app
+from seqformer.cli.app import app
 
 
 @app.command("pretrain")
@@ -30,12 +30,13 @@ def pretrain(
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its newest checkpoint."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar: a log line every train.log_every steps."),
 ) -> None:
-    """Pretrain a masked language model (any attention kind: BigBird, Performer, Longformer, ...) on a DNA or protein corpus.
+    """Pretrain a masked language model (any attention kind: dense, BigBird, Performer (softmax and ReLU), Longformer, Nyströmformer, Reformer-LSH) on a DNA or protein corpus.
 
     Multi-GPU: torchrun --nproc_per_node N --no-python seqformer pretrain ... (see docs/training.md).
     """
-    from seqformer.training.pretraining import pretrain as run_pretraining
-    from seqformer.training.pretraining import run_config
+    from seqformer.tasks.pretraining import pretrain as run_pretraining
+    from seqformer.tasks.pretraining import run_config
+    from seqformer.training.config import flag_overrides
 
     flags = {
         "data": {"fasta": [str(path) for path in fasta] if fasta else None, "alphabet": alphabet,
@@ -43,10 +44,7 @@ def pretrain(
         "model": {"arch": arch},
         "train": {"max_steps": max_steps, "batch_size": batch_size, "seed": seed, "device": device},
     }
-    overrides = {section: {key: value for key, value in values.items() if value is not None}
-                 for section, values in flags.items()}
-    overrides = {section: values for section, values in overrides.items() if values}
-    merged = run_config(out, config_file=config, overrides=overrides, resume=resume)
+    merged = run_config(out, config_file=config, overrides=flag_overrides(flags), resume=resume)
     result = run_pretraining(merged, out, resume=resume, quiet=quiet)
     if result.model_dir is not None:
         scores = "  ".join(f"{key} {value:.4f}" for key, value in result.validation.items())

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from seqformer.cli import app
+from seqformer.cli.app import app
 from seqformer.errors import InputError
 
 
@@ -62,17 +62,17 @@ def score_variants(
     quiet: bool = typer.Option(False, "--quiet", help="No progress display; the summary as one JSON line."),
 ) -> None:
     """Score SNVs and short indels: REF and ALT windows centred on each, both strands averaged."""
-    from seqformer.cli.predict import _device
+    from seqformer.device import resolve_device
     from seqformer.io import Genome
-    from seqformer.predict.scorer import load_classifier
-    from seqformer.variants.mlm import load_mlm
+    from seqformer.models import MaskedLM, SequenceClassifier, load_model
+    from seqformer.variants.mlm import check_dna_mlm
     from seqformer.variants.score import score_vcf
 
-    where = _device(device)
+    where = resolve_device(device)
     _distinct(out, vcf, vcf_out)
     with Genome(genome) as ref:
-        classifier = load_classifier(model, where)
-        masked_lm = None if mlm is None else load_mlm(mlm, where)
+        classifier = load_model(model, where, expect=SequenceClassifier)
+        masked_lm = None if mlm is None else check_dna_mlm(load_model(mlm, where, expect=MaskedLM), mlm)
         with _progress(quiet) as on_chunk:
             summary = score_vcf(classifier, ref, vcf, out, mlm=masked_lm, vcf_out=vcf_out, batch_size=batch_size,
                                 device=where, max_allele=max_allele, on_chunk=on_chunk)

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from seqformer.cli import app
+from seqformer.cli.app import app
 from seqformer.errors import InputError
 
 if TYPE_CHECKING:

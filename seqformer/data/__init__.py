@@ -10,12 +10,11 @@ from seqformer.data.config import ALPHABETS, DataConfig
 from seqformer.data.corpus import Corpus, build_tokenizer, check_alphabet, check_letters, open_corpus, window_length
 from seqformer.data.dna import GenomeWindows
 from seqformer.data.loader import StepBatches, derived_seed, step_loader
-from seqformer.data.masking import IGNORE_INDEX, MaskedBatch, MaskingCollator, MaskingConfig, mask_tokens
+from seqformer.data.masking import MaskedBatch, MaskingCollator, MaskingConfig, mask_tokens
 from seqformer.data.protein import ProteinRecords
 
 __all__ = [
     "ALPHABETS",
-    "IGNORE_INDEX",
     "Corpus",
     "DataConfig",
     "GenomeWindows",

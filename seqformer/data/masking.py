@@ -28,8 +28,6 @@ import torch.nn.functional as F
 
 from seqformer.tokenizers.base import MASK_ID, SPECIAL_TOKENS
 
-IGNORE_INDEX = -100  # label of tokens that are not predicted (torch's cross_entropy default)
-
 
 @dataclass(frozen=True)
 class MaskingConfig:
@@ -71,7 +69,7 @@ class MaskedBatch:
 
     input_ids: torch.Tensor  # (B, L) int64, after masking
     attention_mask: torch.Tensor  # (B, L) bool, True = real token
-    labels: torch.Tensor  # (B, L) int64, the original id where selected, -100 elsewhere
+    labels: torch.Tensor  # (B, L) int64, the original id where selected, the loss's ignore index elsewhere
     step: int = -1
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> MaskedBatch:
@@ -91,7 +89,7 @@ class MaskedBatch:
 
 
 def mask_tokens(input_ids: torch.Tensor, attention_mask: torch.Tensor, *, vocab_size: int, span: int,
-                config: MaskingConfig, generator: torch.Generator) -> MaskedBatch:
+                config: MaskingConfig, generator: torch.Generator, ignore_index: int) -> MaskedBatch:
     """Select, replace and label tokens of one padded batch (see the module docstring).
 
     Args:
@@ -101,6 +99,8 @@ def mask_tokens(input_ids: torch.Tensor, attention_mask: torch.Tensor, *, vocab_
         span: tokens per selected span (1 = independent tokens).
         config: the probabilities.
         generator: a CPU generator; the same seed gives the same masking.
+        ignore_index: the label of tokens that are not predicted, as the model's loss defines it
+            (:data:`seqformer.models.mlm.IGNORE_INDEX`).
     """
     B, L = input_ids.shape
     maskable = attention_mask.bool() & (input_ids > MASK_ID)  # (B, L)
@@ -117,7 +117,7 @@ def mask_tokens(input_ids: torch.Tensor, attention_mask: torch.Tensor, *, vocab_
         first = int(candidates[int(fallback[row] * len(candidates))])
         selected[row, first:first + span] = maskable[row, first:first + span]
 
-    labels = torch.where(selected, input_ids, torch.full_like(input_ids, IGNORE_INDEX))
+    labels = torch.where(selected, input_ids, torch.full_like(input_ids, ignore_index))
     to_mask = selected & (decision < config.mask_token_prob)
     to_random = selected & ~to_mask & (decision < config.mask_token_prob + config.random_token_prob)
     masked = input_ids.masked_fill(to_mask, MASK_ID)
@@ -128,8 +128,10 @@ def mask_tokens(input_ids: torch.Tensor, attention_mask: torch.Tensor, *, vocab_
 class MaskingCollator:
     """Sequences → tokenized, padded and masked :class:`MaskedBatch` (tokenizer + :func:`mask_tokens`)."""
 
-    def __init__(self, tokenizer, max_length: int, config: MaskingConfig = MaskingConfig()) -> None:
+    def __init__(self, tokenizer, max_length: int, config: MaskingConfig = MaskingConfig(), *,
+                 ignore_index: int) -> None:
         self.tokenizer = tokenizer
+        self.ignore_index = ignore_index
         self.max_length = max_length
         self.config = config
         self.span = config.span_for(tokenizer)
@@ -138,6 +140,7 @@ class MaskingCollator:
         """Encode ``seqs`` (cut to ``max_length`` tokens, padded to the longest) and mask them."""
         encoded = self.tokenizer.batch_encode(seqs, max_length=self.max_length, truncation=True)
         batch = mask_tokens(encoded.input_ids, encoded.attention_mask, vocab_size=self.tokenizer.vocab_size,
-                            span=self.span, config=self.config, generator=generator)
+                            span=self.span, config=self.config, generator=generator,
+                            ignore_index=self.ignore_index)
         batch.step = step
         return batch

@@ -19,8 +19,10 @@ each row says where its bases come from:
 - ``strand``: ``+`` reads the bases as written in the source record, ``-`` reverse-complements them;
 - ``split``: ``train``, ``val`` or ``test``; the target columns are 0/1.
 
-The promoter folders of ``seqformer data promoters`` (format ``seqformer-promoters``) are read
-too: their single target is ``promoter`` and their source is the genome.
+Every dataset builder (``seqformer data promoters|chromatin|tf-binding``) writes this
+format through :func:`write_window_data`. Promoter folders of the earlier ``seqformer-promoters``
+format (``#chrom start end name score strand label split``) are still read, as one ``promoter``
+target whose source is the genome.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ from seqformer.errors import InputError
 WINDOWS_FILE = "windows.tsv"
 DATASET_FILE = "dataset.json"
 FORMAT = "seqformer-windows"
+LEGACY_PROMOTER_FORMAT = "seqformer-promoters"  # promoter folders written before the one format
+LEGACY_PROMOTER_COLUMNS = ("chrom", "start", "end", "name", "score", "strand", "label", "split")
 BASE_COLUMNS = ("chrom", "start", "end", "name", "strand", "source", "record", "offset", "split")
 SPLITS = ("train", "val", "test")
 SHUFFLE_STREAM = 21  # last part of a shuffled row's seed
@@ -112,8 +116,8 @@ def read_window_data(data_dir: str | Path) -> WindowData:
     except json.JSONDecodeError as err:
         raise InputError(f"not valid JSON: {err}", path=meta_path) from None
     kind = meta.get("format") if isinstance(meta, dict) else None
-    if kind == "seqformer-promoters":
-        return _promoter_data(data_dir, meta)
+    if kind == LEGACY_PROMOTER_FORMAT:
+        return _legacy_promoter_data(data_dir, meta)
     if kind != FORMAT:
         raise InputError(f"not a seqformer data folder (format is {kind!r})", path=meta_path)
     table = pd.read_csv(windows_path, sep="\t", dtype={"#chrom": str, "name": str, "strand": str, "source": str,
@@ -125,16 +129,20 @@ def read_window_data(data_dir: str | Path) -> WindowData:
     return WindowData(table, meta, data_dir)
 
 
-def _promoter_data(data_dir: Path, meta: dict[str, Any]) -> WindowData:
-    """A ``seqformer data promoters`` folder in the labelled-window form."""
-    from data_prep.promoters import read_windows
-
-    table, _ = read_windows(data_dir)
+def _legacy_promoter_data(data_dir: Path, meta: dict[str, Any]) -> WindowData:
+    """A ``seqformer-promoters`` folder in the labelled-window form (one ``promoter`` target)."""
+    windows_path = data_dir / WINDOWS_FILE
+    table = pd.read_csv(windows_path, sep="\t", dtype={"#chrom": str, "name": str, "strand": str, "split": str})
+    table = table.rename(columns={"#chrom": "chrom"})
+    if list(table.columns) != list(LEGACY_PROMOTER_COLUMNS) or "genome" not in meta:
+        raise InputError("an unreadable promoter data folder of the earlier format; rebuild it with "
+                         "`seqformer data promoters`", path=data_dir)
     out = pd.DataFrame({"chrom": table["chrom"], "start": table["start"], "end": table["end"],
                         "name": table["name"], "strand": table["strand"], "source": "genome",
                         "record": table["chrom"], "offset": table["start"], "split": table["split"],
                         "promoter": table["label"].astype(np.int64)})
-    meta = {**meta, "targets": ["promoter"], "sources": {"genome": {"kind": "genome", "path": meta["genome"]}}}
+    meta = {**meta, "task": "promoter", "targets": ["promoter"],
+            "sources": {"genome": {"kind": "genome", "path": meta["genome"]}}}
     return WindowData(out, meta, data_dir)
 
 
@@ -232,3 +240,12 @@ def target_counts(table: pd.DataFrame, targets: Iterable[str]) -> dict[str, dict
         rows = table[table["split"] == split]
         out[split] = {"windows": int(len(rows)), **{t: int(rows[t].sum()) for t in targets}}
     return out
+
+
+def check_both_classes(windows: LabelledWindows, split: str, targets: Sequence[str], where: Path) -> None:
+    """InputError naming the first target with only one class in ``split``."""
+    for t, name in enumerate(targets):
+        if len(np.unique(windows.labels[:, t])) < 2:
+            what = "positive and negative" if len(targets) > 1 else "promoter and background"
+            raise InputError(f"the {split} split needs both {what} windows" +
+                             (f" of target {name!r}" if len(targets) > 1 else ""), path=where)

@@ -4,11 +4,16 @@ Axes: B batch, L tokens, D width, T labels (targets).
 
 The head pools the encoder's tokens (B, L, D) → (B, D) — the mean over real tokens (the
 attention mask's True positions) or the [CLS] token — then dropout → linear D→T gives the
-logits (B, T). ``problem_type`` names the loss, as HF transformers does:
+logits (B, T). ``problem_type`` names the loss, as HF transformers does, and
+:meth:`SequenceClassifier.loss` is the one place that computes it:
 
-- ``"multi_label"``: one sigmoid per label, binary cross-entropy (a binary task such as
-  promoter / not promoter is ``labels=("promoter",)``, T = 1); labels (B, T) of 0/1;
+- ``"binary"``: one label (T = 1), a sigmoid, binary cross-entropy; labels (B, 1) or (B,) of 0/1;
+- ``"multi_label"``: one sigmoid per label, binary cross-entropy (a one-label multi_label model is
+  the same as a binary one); labels (B, T) of 0/1;
 - ``"single_label"``: softmax over the labels, cross-entropy; labels (B,) class indices.
+
+Positives of a sigmoid loss may be weighted per label (``pos_weight``, (T,)), as fine-tuning on
+rare peaks does.
 
 ``window`` records how many bases an input window had in training, so a scanner can cut a
 genome into windows of the same size.
@@ -18,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -31,7 +35,7 @@ from seqformer.models.encoder import INIT_STD, SeqEncoder
 from seqformer.models.pretrained import PretrainedModel
 
 MODEL_TYPE = "sequence-classifier"
-PROBLEM_TYPES = ("multi_label", "single_label")
+PROBLEM_TYPES = ("binary", "multi_label", "single_label")
 POOLINGS = ("mean", "cls")
 
 
@@ -41,7 +45,7 @@ class ClassifierConfig:
 
     encoder: EncoderConfig  # the encoder: vocabulary, width, layers, attention kind, tokenizer description
     labels: tuple[str, ...]  # T label names, in logit order, e.g. ("promoter",)
-    problem_type: str = "multi_label"  # "multi_label" (sigmoid per label, BCE) or "single_label" (softmax, CE)
+    problem_type: str = "multi_label"  # "binary" (one label), "multi_label" (sigmoid per label, BCE), "single_label" (softmax, CE)
     window: int = 300  # bases per input window the model was trained on
     pooling: str = "mean"  # "mean" over real tokens, or "cls" (the first token)
     head_dropout: float = 0.1  # dropout on the pooled representation (training only)
@@ -61,7 +65,9 @@ class ClassifierConfig:
         if self.problem_type not in PROBLEM_TYPES:
             raise ValueError(f"problem_type must be one of {PROBLEM_TYPES}, got {self.problem_type!r}")
         if self.problem_type == "single_label" and len(self.labels) < 2:
-            raise ValueError("a single_label problem needs at least two labels (use multi_label for one)")
+            raise ValueError("a single_label problem needs at least two labels (use binary for one)")
+        if self.problem_type == "binary" and len(self.labels) != 1:
+            raise ValueError(f"a binary problem has one label, got {list(self.labels)} (use multi_label)")
         if isinstance(self.window, bool) or not isinstance(self.window, int) or self.window < 1:
             raise ValueError(f"window must be a positive number of bases, got {self.window!r}")
         if self.pooling not in POOLINGS:
@@ -165,11 +171,18 @@ class SequenceClassifier(PretrainedModel):
         loss = None if labels is None else self.loss(logits, labels)
         return ClassifierOutput(logits, loss, encoded.hidden_states, encoded.attentions)
 
-    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """The ``problem_type``'s loss of logits (B, T) against labels ((B, T) or (B,) for multi_label with T=1)."""
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor, pos_weight: torch.Tensor | None = None) -> torch.Tensor:
+        """The ``problem_type``'s mean loss (fp32) of logits (B, T) against labels.
+
+        labels: (B, T) 0/1 for sigmoid losses ((B,) when T = 1), (B,) class ids for single_label.
+        pos_weight: (T,) weight of each label's positives (sigmoid losses only).
+        """
         if self.config.problem_type == "single_label":
+            if pos_weight is not None:
+                raise ValueError("pos_weight applies to binary and multi_label problems only")
             return F.cross_entropy(logits.float(), labels.long().view(-1))
-        return F.binary_cross_entropy_with_logits(logits.float(), labels.float().view_as(logits))
+        return F.binary_cross_entropy_with_logits(logits.float(), labels.float().view_as(logits),
+                                                  pos_weight=pos_weight)
 
     def predict_proba(self, logits: torch.Tensor) -> torch.Tensor:
         """Probabilities (B, T) from logits (B, T): sigmoid per label, or softmax over labels."""
@@ -178,20 +191,17 @@ class SequenceClassifier(PretrainedModel):
         return torch.sigmoid(logits.float())
 
     @classmethod
-    def from_encoder(cls, pretrained: str | Path | nn.Module, labels: tuple[str, ...] | list[str], window: int,
+    def from_encoder(cls, pretrained: nn.Module, labels: tuple[str, ...] | list[str], window: int,
                      *, problem_type: str = "multi_label", pooling: str = "mean",
                      head_dropout: float = 0.1) -> SequenceClassifier:
         """A classifier whose encoder (and tokenizer) come from a pretrained model; the head is new.
 
         Args:
-            pretrained: a model folder (a masked LM, a bare encoder or a classifier) or a loaded
-                model with an ``.encoder`` (or a :class:`SeqEncoder` itself).
+            pretrained: a loaded model with an ``.encoder`` (a masked LM, a classifier) or a
+                :class:`SeqEncoder` itself; load a folder with :func:`seqformer.models.load_model`.
             labels, window, problem_type, pooling, head_dropout: the head's options (:class:`ClassifierConfig`).
         """
-        if isinstance(pretrained, nn.Module):
-            source = pretrained
-        else:
-            source = load_model(Path(pretrained))
+        source = pretrained
         encoder = source if isinstance(source, SeqEncoder) else getattr(source, "encoder", None)
         if not isinstance(encoder, SeqEncoder):
             raise ValueError(f"{type(source).__name__} has no SeqEncoder to start from")
@@ -200,23 +210,3 @@ class SequenceClassifier(PretrainedModel):
         model = cls(config, tokenizer=source.tokenizer)
         model.encoder.load_state_dict(encoder.state_dict(), strict=True)
         return model
-
-
-def load_model(directory: str | Path, map_location: str | torch.device = "cpu") -> nn.Module:
-    """A model folder loaded as whatever its config.json says it is (masked LM, classifier or encoder)."""
-    import json
-
-    from seqformer.models.mlm import MODEL_TYPE as MLM_TYPE
-    from seqformer.models.mlm import MaskedLM
-    from seqformer.models.pretrained import CONFIG_FILE, load_pretrained
-
-    directory = Path(directory)
-    path = directory / CONFIG_FILE
-    kind = None
-    if path.is_file():
-        try:
-            kind = json.loads(path.read_text()).get("model_type")
-        except (json.JSONDecodeError, AttributeError) as err:
-            raise InputError(f"bad model config: {err}", path=path) from None
-    model_cls = {MLM_TYPE: MaskedLM, MODEL_TYPE: SequenceClassifier}.get(kind, SeqEncoder)
-    return load_pretrained(directory, model_cls=model_cls, map_location=map_location)

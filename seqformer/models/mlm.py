@@ -20,12 +20,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seqformer.data.masking import IGNORE_INDEX
 from seqformer.models.config import EncoderConfig
 from seqformer.models.encoder import INIT_STD, SeqEncoder
 from seqformer.models.pretrained import PretrainedModel
 
 MODEL_TYPE = "masked-lm"
+IGNORE_INDEX = -100  # the label of tokens the loss skips (torch's cross_entropy default); masking writes it
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,10 @@
 """A model is a folder: ``config.json``, ``model.safetensors`` and ``tokenizer.json``.
 
-Generic over any model class that has a ``config_class`` (a dataclass with ``to_dict`` /
-``from_dict``), is built as ``cls(config, tokenizer=...)``, and keeps ``.config`` and
-``.tokenizer`` (an encoder, or later an encoder + head). Weights are the full ``state_dict()``,
+Writing and reading one folder into a *given* class: generic over any model class that has a
+``config_class`` (a dataclass with ``to_dict`` / ``from_dict``), is built as
+``cls(config, tokenizer=...)``, and keeps ``.config`` and ``.tokenizer``. Which class a folder
+holds is :func:`seqformer.models.loader.load_model`'s business (config.json's ``model_type``);
+this module knows no model class. Weights are the full ``state_dict()``,
 so persistent buffers (e.g. Performer random projections) travel with the parameters.
 Loading refuses missing or unexpected weight keys, shape mismatches, and a tokenizer that does not
 match the config; the loaded model carries its tokenizer and is in eval mode.
@@ -23,6 +25,7 @@ from torch import nn
 
 from seqformer.errors import InputError
 from seqformer.io.atomic import give_usual_mode, temp_dir_beside
+from seqformer.tokenizers import load_tokenizer
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -43,8 +46,9 @@ class PretrainedModel(nn.Module):
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, map_location: str | torch.device = "cpu"):
-        """Load a model of this class, with its tokenizer, from ``directory``."""
-        return load_pretrained(directory, model_cls=cls, map_location=map_location)
+        """Load a model of this class, with its tokenizer, from ``directory`` (HF-style alias of
+        :func:`seqformer.models.load_model` with the class fixed)."""
+        return read_model_folder(directory, cls, map_location=map_location)
 
 
 def tokenizer_mismatches(config: Any, tokenizer: Any) -> list[str]:
@@ -112,17 +116,12 @@ def _swap_into_place(new: Path, target: Path) -> None:
     shutil.rmtree(old)
 
 
-def load_pretrained(directory: str | Path, model_cls: type | None = None,
-                    map_location: str | torch.device = "cpu") -> nn.Module:
-    """Load a model folder into ``model_cls`` (default :class:`SeqEncoder`), with its tokenizer.
+def read_model_folder(directory: str | Path, model_cls: type, map_location: str | torch.device = "cpu") -> nn.Module:
+    """Load a model folder into ``model_cls``, with its tokenizer, in eval mode.
 
     Raises InputError naming the file for a missing file, a bad config, a tokenizer that does not
     match the config, missing or unexpected weight keys, or a weight of the wrong shape.
     """
-    from seqformer.tokenizers import load_tokenizer
-
-    if model_cls is None:
-        from seqformer.models.encoder import SeqEncoder as model_cls
     directory = Path(directory)
     if not directory.is_dir():
         raise InputError("not a model folder (expected a folder with " + ", ".join(MODEL_FILES) + ")",

@@ -1,16 +1,16 @@
-"""Sequence classifiers as scorers: DNA strings in, probabilities out.
+"""Sequence classifiers as scorers: DNA strings in, probabilities out (the inference layer's core).
 
-Axes: B windows, L tokens, T labels. :func:`load_classifier` loads a model folder and refuses
-anything that is not a :class:`~seqformer.models.classifier.SequenceClassifier` (a masked LM, a
-bare encoder); :func:`classifier_probs` runs it on a batch of strings; :func:`predict_probs` runs
-it on any number of strings in batches, on the forward strand or averaged over both strands
-(:data:`STRANDS`; DeepSEA averages a window and its reverse complement the same way).
+Axes: B windows, L tokens, T labels. :func:`classifier_probs` runs a classifier on a batch of
+strings; :func:`predict_probs` runs it on any number of strings in batches, on the forward strand
+or averaged over both strands (:data:`STRANDS`; DeepSEA averages a window and its reverse
+complement the same way). Fine-tuning's validation, evaluation, scans and variant scoring all
+score through :func:`predict_probs`. Load a classifier with
+``seqformer.models.load_model(path, expect=SequenceClassifier)``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -21,13 +21,6 @@ from seqformer.predict.windows import batched
 
 #: how :func:`predict_probs` reads each window: "both" averages it with its reverse complement.
 STRANDS = ("both", "forward")
-
-
-def load_classifier(directory: str | Path, device: torch.device | str = "cpu"):
-    """A :class:`SequenceClassifier` from ``directory`` in eval mode; InputError for any other model folder."""
-    from seqformer.models.classifier import SequenceClassifier
-
-    return SequenceClassifier.from_pretrained(directory, map_location=device).eval()
 
 
 def label_index(model, label: str) -> int:
@@ -73,9 +66,3 @@ def predict_probs(model, seqs: Sequence[str], *, batch_size: int = 64, device: t
         return (probs[:len(seqs)] + probs[len(seqs):]) / 2
     out = [classifier_probs(model, batch, device) for batch in batched(seqs, batch_size)]
     return np.concatenate(out).astype(np.float64) if out else np.zeros((0, len(model.config.labels)))
-
-
-def strand_averaged_probs(model, seqs: Sequence[str], *, batch_size: int = 64,
-                          device: torch.device | str | None = None) -> np.ndarray:
-    """(N, T) mean of the probabilities of each sequence and of its reverse complement."""
-    return predict_probs(model, seqs, batch_size=batch_size, device=device, strands="both")

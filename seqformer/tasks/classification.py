@@ -6,12 +6,15 @@ Every window task (promoters, chromatin profiles, TF binding) trains and is scor
 modules add their defaults and reports. A data folder (:mod:`seqformer.data.windows`) gives the
 windows' bases and 0/1 targets per split.
 
-- :func:`finetune_classifier` trains with binary cross-entropy per target through the engine's loop
-  (:func:`seqformer.training.loop.train`: AdamW, warm-up + cosine, clipping, metrics), optionally
-  with per-target positive weights ``n_negative / n_positive`` of the train split; one validation
-  per epoch, keeping the epoch with the best mean validation AUROC over targets. Training windows
-  are read on a random strand (reverse-complement augmentation). Single process only.
-- :func:`~seqformer.predict.scorer.predict_probs` (imported here) gives the (N, T) probabilities of windows.
+- :func:`finetune_classifier` trains a :class:`~seqformer.training.config.FinetuneConfig` run with
+  the classifier's own loss (:meth:`SequenceClassifier.loss`: binary cross-entropy per target)
+  through the engine's loop (:func:`seqformer.training.loop.train`: AdamW, warm-up + cosine,
+  clipping, metrics), optionally with per-target positive weights ``n_negative / n_positive`` of
+  the train split; one validation per epoch (probabilities from
+  :func:`~seqformer.predict.scorer.predict_probs`, mean AUROC from
+  :func:`~seqformer.evaluation.windows.mean_auroc`), keeping the epoch with the best mean
+  validation AUROC over targets. Training windows are read on a random strand
+  (reverse-complement augmentation). Single process only.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import math
 import os
 import shutil
 from collections.abc import Sequence
+import dataclasses
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -30,45 +34,31 @@ import torch
 from torch import nn
 
 from seqformer.data.loader import derived_seed
-from seqformer.data.windows import LabelledWindows, WindowData, load_window_splits, read_window_data
+from seqformer.data.windows import (
+    LabelledWindows,
+    WindowData,
+    check_both_classes,
+    load_window_splits,
+    read_window_data,
+)
+from seqformer.device import resolve_device
 from seqformer.errors import InputError
+from seqformer.evaluation.windows import mean_auroc
 from seqformer.io import reverse_complement
 from seqformer.io.atomic import atomic_open, temp_dir_beside
 from seqformer.models.classifier import ClassifierConfig, SequenceClassifier
 from seqformer.models.config import EncoderConfig
+from seqformer.models.loader import load_model
 from seqformer.predict.scorer import predict_probs
 from seqformer.tokenizers import KmerTokenizer
+from seqformer.training.config import FinetuneConfig, write_run_config
+from seqformer.training.loop import train
+from seqformer.training.metrics import read_metrics
 
 TRAIN_STREAM, FLIP_STREAM = 11, 12  # last part of the seeds: epoch order, strand flips
-FINETUNE_CONFIG = "finetune.json"
+FINETUNE_RECORD = "finetune.json"  # what the run did: data, init, steps, best epoch, validation, config
+FINETUNE_CONFIG = "finetune.yaml"  # the merged run config (--config reads it back)
 METRICS_FILE = "metrics.csv"
-
-
-@dataclass(frozen=True)
-class FinetuneOptions:
-    """A fine-tuning run: model shape (ignored with ``init``), schedule and device."""
-
-    arch: str = "dense"  # attention kind: dense, bigbird, performer-softmax or performer-relu
-    kmer: int = 6  # k of the k-mer tokens
-    kmer_stride: int = 1  # 1 = overlapping k-mers (DNABERT), k = non-overlapping (a k-th as many tokens)
-    hidden_size: int = 128  # D: encoder width
-    num_layers: int = 2  # encoder blocks
-    num_heads: int = 4  # attention heads
-    ffn_size: int | None = None  # MLP width; None = 4 * hidden_size
-    dropout: float = 0.1  # encoder dropout while training
-    head_dropout: float = 0.1  # dropout on the pooled representation
-    pooling: str = "mean"  # "mean" over real tokens or "cls"
-    epochs: int = 10  # epochs over the train split (unless max_steps)
-    max_steps: int | None = None  # optimizer steps; overrides epochs
-    batch_size: int = 32  # windows per step
-    lr: float = 3e-4  # peak AdamW learning rate
-    warmup_fraction: float = 0.1  # share of the steps spent warming up
-    weight_decay: float = 0.01  # AdamW decay of matrices
-    pos_weight: bool = False  # weight each target's positives by n_negative / n_positive (train split)
-    device: str = "auto"  # auto, cpu or cuda
-    seed: int = 0  # initialisation, epoch order and strand flips
-    rc_augment: bool = True  # read each training window on a random strand
-    threads: int | None = None  # torch CPU threads; None = torch's default
 
 
 @dataclass
@@ -111,7 +101,7 @@ def encode(tokenizer, seqs: Sequence[str], labels: np.ndarray) -> LabelledBatch:
 
 # --- training --------------------------------------------------------------------------------
 class ClassifierLoss(nn.Module):
-    """Wraps a classifier: forward(batch) is the mean BCE over targets, positives weighted (what the loop sees)."""
+    """Wraps a classifier: forward(batch) is its own loss, positives weighted (what the loop sees)."""
 
     def __init__(self, model: SequenceClassifier, pos_weight: torch.Tensor | None = None) -> None:
         super().__init__()
@@ -120,26 +110,13 @@ class ClassifierLoss(nn.Module):
 
     def forward(self, batch: LabelledBatch) -> torch.Tensor:
         logits = self.model(batch.input_ids, batch.attention_mask).logits  # (B, T)
-        return nn.functional.binary_cross_entropy_with_logits(logits.float(), batch.labels,
-                                                              pos_weight=self.pos_weight)
+        return self.model.loss(logits, batch.labels, pos_weight=self.pos_weight)
 
 
 def positive_weights(labels: np.ndarray) -> np.ndarray:
     """(T,) n_negative / n_positive of each target (1 where a target has no positive)."""
     positives = labels.sum(axis=0).astype(np.float64)
     return np.where(positives > 0, (len(labels) - positives) / np.maximum(positives, 1), 1.0)
-
-
-def mean_auroc(labels: np.ndarray, probs: np.ndarray) -> tuple[float, float]:
-    """Mean AUROC and mean AUPRC over the targets that have both classes (NaN when none has)."""
-    from sklearn.metrics import average_precision_score, roc_auc_score
-
-    aurocs, auprcs = [], []
-    for t in range(labels.shape[1]):
-        if len(np.unique(labels[:, t])) == 2:
-            aurocs.append(roc_auc_score(labels[:, t], probs[:, t]))
-            auprcs.append(average_precision_score(labels[:, t], probs[:, t]))
-    return (float(np.mean(aurocs)), float(np.mean(auprcs))) if aurocs else (float("nan"), float("nan"))
 
 
 class WindowTask:
@@ -192,77 +169,65 @@ class WindowTask:
         return dict(self.last)
 
 
-def build_classifier(options: FinetuneOptions, targets: Sequence[str], window: int,
+def build_classifier(config: FinetuneConfig, targets: Sequence[str], window: int,
                      init: str | Path | None = None) -> SequenceClassifier:
-    """A fresh classifier of ``options``' shape, or one whose encoder comes from ``init`` (a model folder)."""
-    torch.manual_seed(options.seed)
+    """A fresh classifier of ``config``'s shape, or one whose encoder comes from ``init`` (a model folder)."""
+    torch.manual_seed(config.train.seed)
+    head = config.finetune
     if init is not None:
-        model = SequenceClassifier.from_encoder(init, tuple(targets), window, pooling=options.pooling,
-                                                head_dropout=options.head_dropout)
+        model = SequenceClassifier.from_encoder(load_model(init), tuple(targets), window, pooling=head.pooling,
+                                                head_dropout=head.head_dropout)
         needed, limit = model.tokenizer.num_tokens(window), model.config.encoder.max_length
         if needed > limit:
             raise InputError(f"the pretrained encoder takes at most {limit} tokens, but a {window}-base window is "
                              f"{needed} tokens; pretrain with --max-length {needed} or more", path=init)
         return model
+    shape = config.model
     try:
-        tokenizer = KmerTokenizer(options.kmer, options.kmer_stride)
+        tokenizer = KmerTokenizer(head.kmer, head.kmer_stride)
         encoder = EncoderConfig.for_tokenizer(
-            tokenizer, hidden_size=options.hidden_size, num_layers=options.num_layers,
-            num_heads=options.num_heads, ffn_size=options.ffn_size or 4 * options.hidden_size,
-            dropout=options.dropout, attention=options.arch, max_length=max(tokenizer.num_tokens(window), 16),
-            seed=options.seed)
-        config = ClassifierConfig(encoder, tuple(targets), window=window, pooling=options.pooling,
-                                  head_dropout=options.head_dropout)
+            tokenizer, hidden_size=shape.hidden_size, num_layers=shape.num_layers, num_heads=shape.num_heads,
+            ffn_size=shape.mlp_size, dropout=shape.dropout, attention=shape.arch,
+            attention_options=dict(shape.attention_options), reversible=shape.reversible,
+            ffn_chunk_size=shape.ffn_chunk_size, max_length=max(tokenizer.num_tokens(window), 16),
+            seed=config.train.seed)
+        classifier = ClassifierConfig(encoder, tuple(targets), window=window, pooling=head.pooling,
+                                      head_dropout=head.head_dropout)
     except ValueError as err:
         raise InputError(f"model: {err}") from None
-    return SequenceClassifier(config, tokenizer=tokenizer)
-
-
-def check_both_classes(windows: LabelledWindows, split: str, targets: Sequence[str], where: Path) -> None:
-    """InputError naming the first target with only one class in ``split``."""
-    for t, name in enumerate(targets):
-        if len(np.unique(windows.labels[:, t])) < 2:
-            what = "positive and negative" if len(targets) > 1 else "promoter and background"
-            raise InputError(f"the {split} split needs both {what} windows" +
-                             (f" of target {name!r}" if len(targets) > 1 else ""), path=where)
+    return SequenceClassifier(classifier, tokenizer=tokenizer)
 
 
 def finetune_classifier(data: WindowData | str | Path, out: str | Path,
-                        options: FinetuneOptions = FinetuneOptions(), *, init: str | Path | None = None,
+                        config: FinetuneConfig = FinetuneConfig(), *, init: str | Path | None = None,
                         quiet: bool = False) -> FinetuneResult:
     """Fine-tune a classifier on a data folder; write the best epoch's model folder to ``out``.
 
     ``out`` gets config.json, model.safetensors, tokenizer.json, metrics.csv (the engine's columns
-    per step, plus val_auroc, val_auprc and epoch on validation steps) and finetune.json (the options).
+    per step, plus val_auroc, val_auprc and epoch on validation steps), finetune.yaml (the merged
+    run config) and finetune.json (what the run did: data, init, steps, best epoch, validation).
     """
-    from seqformer.training.config import OptimConfig, RunConfig, TrainConfig
-    from seqformer.training.distributed import resolve_device
-    from seqformer.training.loop import train
-    from seqformer.training.metrics import read_metrics
-
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise InputError("already exists and is not empty; choose a new --out", path=out)
-    resolve_device(options.device)
+    resolve_device(config.train.device)
     if not isinstance(data, WindowData):
         data = read_window_data(data)
     splits = load_window_splits(data, ("train", "val"))
     for name in ("train", "val"):
         check_both_classes(splits[name], name, data.targets, data.path)
-    model = build_classifier(options, data.targets, data.window, init)
-    weights = positive_weights(splits["train"].labels) if options.pos_weight else None
-    task = WindowTask(splits["train"], splits["val"], model.tokenizer, batch_size=options.batch_size,
-                      seed=options.seed, rc_augment=options.rc_augment, pos_weight=weights)
-    steps = options.max_steps or options.epochs * task.steps_per_epoch
+    model = build_classifier(config, data.targets, data.window, init)
+    head = config.finetune
+    weights = positive_weights(splits["train"].labels) if head.pos_weight else None
+    task = WindowTask(splits["train"], splits["val"], model.tokenizer, batch_size=config.train.batch_size,
+                      seed=config.train.seed, rc_augment=head.rc_augment, pos_weight=weights)
+    steps = config.train.max_steps or head.epochs * task.steps_per_epoch
     every = min(task.steps_per_epoch, steps)
-    try:
-        config = RunConfig(
-            optim=OptimConfig(lr=options.lr, weight_decay=options.weight_decay,
-                              warmup_steps=int(options.warmup_fraction * steps)),
-            train=TrainConfig(max_steps=steps, batch_size=options.batch_size, seed=options.seed,
-                              device=options.device, eval_every=every, checkpoint_every=every,
-                              keep_checkpoints=1, log_every=max(every // 4, 1), num_workers=0,
-                              threads=options.threads))
+    try:  # the engine's view: steps, validation and checkpoints once per epoch
+        run = dataclasses.replace(
+            config, optim=dataclasses.replace(config.optim, warmup_steps=int(head.warmup_fraction * steps)),
+            train=dataclasses.replace(config.train, max_steps=steps, eval_every=every, checkpoint_every=every,
+                                      keep_checkpoints=1, log_every=max(every // 4, 1), num_workers=0))
     except ValueError as err:
         raise InputError(str(err)) from None
 
@@ -279,19 +244,20 @@ def finetune_classifier(data: WindowData | str | Path, out: str | Path,
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_dir_beside(out)
     try:
-        train(model, task, config, tmp / "run", quiet=quiet, on_checkpoint=keep_best)
+        train(model, task, run, tmp / "run", quiet=quiet, on_checkpoint=keep_best)
         model.to("cpu").load_state_dict(best["state"])
         model.save_pretrained(tmp / "model")
         _write_metrics(read_metrics(tmp / "run" / METRICS_FILE), history, task.steps_per_epoch,
                        tmp / "model" / METRICS_FILE)
         best_epoch = math.ceil(best["step"] / task.steps_per_epoch)
+        write_run_config(config, tmp / "model" / FINETUNE_CONFIG)
         summary = {"data": str(data.path.resolve()), "task": data.meta.get("task"),
                    "init": None if init is None else str(Path(init).resolve()),
-                   "options": asdict(options), "steps": steps, "steps_per_epoch": task.steps_per_epoch,
+                   "config": config.to_dict(), "steps": steps, "steps_per_epoch": task.steps_per_epoch,
                    "best_step": best["step"], "best_epoch": best_epoch, "validation": history[best["step"]],
                    "pos_weight": None if weights is None else dict(zip(data.targets, weights.tolist())),
-                   "model": model.config.to_dict(), "optim": asdict(config.optim), "train": asdict(config.train)}
-        with atomic_open(tmp / "model" / FINETUNE_CONFIG, "w") as handle:
+                   "model": model.config.to_dict(), "engine": {"optim": asdict(run.optim), "train": asdict(run.train)}}
+        with atomic_open(tmp / "model" / FINETUNE_RECORD, "w") as handle:
             json.dump(summary, handle, indent=2, default=str)
             handle.write("\n")
         if out.exists():

@@ -2,8 +2,9 @@
 
 Axes: N windows, T targets.
 
-Each task is a kind of data folder (``dataset.json``'s ``task``; promoter folders have their own
-format) with its fine-tuning defaults and the k of its k-mer baseline:
+Each task is a kind of labelled-window data folder (``dataset.json``'s ``task``) with its
+fine-tuning presets (laid over :class:`~seqformer.training.config.FinetuneConfig`'s defaults, under
+a ``--config`` file and the command line's flags) and the k of its k-mer baseline:
 
 - ``promoter``: one target, 300-base windows; overlapping 6-mers; 4-mer baseline.
 - ``chromatin``: one target per peak file, 1,000-base windows (DeepSEA style); overlapping 6-mers,
@@ -17,7 +18,6 @@ format) with its fine-tuning defaults and the k of its k-mer baseline:
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,8 +26,8 @@ import torch
 
 from seqformer.data.windows import WindowData, read_window_data
 from seqformer.errors import InputError
-from seqformer.tasks.classification import FinetuneOptions, FinetuneResult, finetune_classifier
-from seqformer.tasks.evaluation import WindowEvaluation, evaluate_windows
+from seqformer.evaluation.windows import WindowEvaluation, evaluate_windows
+from seqformer.training.config import FinetuneConfig, load_run_config
 
 
 @dataclass(frozen=True)
@@ -35,25 +35,32 @@ class TaskSpec:
     """A named task: what it is, its fine-tuning defaults and its baseline."""
 
     description: str  # one line for help texts
-    defaults: dict[str, Any] = field(default_factory=dict)  # FinetuneOptions fields that differ from the defaults
+    presets: dict[str, dict[str, Any]] = field(default_factory=dict)  # FinetuneConfig sections' keys that differ
     baseline_k: int = 4  # k of the k-mer logistic-regression baseline
 
 
 TASKS: dict[str, TaskSpec] = {
     "promoter": TaskSpec("promoter / background windows around TSSs (seqformer data promoters)"),
     "chromatin": TaskSpec("one binary target per peak file (seqformer data chromatin)",
-                          {"kmer": 6, "hidden_size": 64, "pos_weight": True}, baseline_k=5),
+                          {"model": {"hidden_size": 64}, "finetune": {"kmer": 6, "pos_weight": True}},
+                          baseline_k=5),
     "tf-binding": TaskSpec("TF-bound peak sequences against background (seqformer data tf-binding)",
-                           {"kmer": 6, "hidden_size": 64}),
+                           {"model": {"hidden_size": 64}, "finetune": {"kmer": 6}}),
 }
+
+
+def check_task(task: str) -> TaskSpec:
+    """The task's spec; InputError naming the tasks for an unknown one."""
+    if task not in TASKS:
+        raise InputError(f"TASK must be one of {', '.join(TASKS)}, got {task!r}")
+    return TASKS[task]
 
 
 def task_data(task: str, data_dir: str | Path) -> WindowData:
     """The data folder, checked to be one of ``task``'s."""
-    if task not in TASKS:
-        raise InputError(f"unknown task {task!r}; choose from {', '.join(TASKS)}")
+    check_task(task)
     data = read_window_data(data_dir)
-    found = data.meta.get("task", "promoter" if data.meta.get("format") == "seqformer-promoters" else None)
+    found = data.meta.get("task")
     if found != task:
         raise InputError(f"not a {task} data folder: it was made for the {found!r} task "
                          f"(make one with `seqformer data {task}{'s' if task == 'promoter' else ''}`)",
@@ -61,20 +68,10 @@ def task_data(task: str, data_dir: str | Path) -> WindowData:
     return data
 
 
-def task_options(task: str, **given: Any) -> FinetuneOptions:
-    """FinetuneOptions: the task's defaults, overridden by the ``given`` values that are not None."""
-    values = {**TASKS[task].defaults, **{k: v for k, v in given.items() if v is not None}}
-    names = {f.name for f in dataclasses.fields(FinetuneOptions)}
-    unknown = sorted(set(values) - names)
-    if unknown:
-        raise ValueError(f"unknown fine-tuning option(s) {unknown}")
-    return FinetuneOptions(**values)
-
-
-def finetune_task(task: str, data_dir: str | Path, out: str | Path, options: FinetuneOptions, *,
-                  init: str | Path | None = None, quiet: bool = False) -> FinetuneResult:
-    """Fine-tune a classifier on one of ``task``'s data folders."""
-    return finetune_classifier(task_data(task, data_dir), out, options, init=init, quiet=quiet)
+def task_config(task: str, config_file: str | Path | None = None,
+                overrides: dict[str, dict[str, Any]] | None = None) -> FinetuneConfig:
+    """FinetuneConfig: defaults < the task's presets < ``config_file`` < ``overrides`` (the given flags)."""
+    return load_run_config(config_file, overrides, base=check_task(task).presets, config_cls=FinetuneConfig)
 
 
 def evaluate_task(task: str, data_dir: str | Path, model, *, batch_size: int = 64,
@@ -83,5 +80,5 @@ def evaluate_task(task: str, data_dir: str | Path, model, *, batch_size: int = 6
     """Score a model on the test split of one of ``task``'s data folders beside a k-mer baseline
     (the task's k unless ``baseline_k``), reading each window on ``strands``."""
     return evaluate_windows(task_data(task, data_dir), model, batch_size=batch_size, device=device,
-                            baseline_k=baseline_k or TASKS[task].baseline_k, model_name=model_name,
+                            baseline_k=baseline_k or check_task(task).baseline_k, model_name=model_name,
                             strands=strands)

@@ -1,11 +1,19 @@
-"""A pretraining run's configuration: frozen dataclasses per component, composed into :class:`RunConfig`.
+"""Run configs: frozen dataclasses per component, composed into one config per kind of run.
 
-Sections: ``data`` (:class:`~seqformer.data.DataConfig`), ``masking``
-(:class:`~seqformer.data.MaskingConfig`), ``model`` (:class:`ModelOptions`), ``optim``
-(:class:`OptimConfig`) and ``train`` (:class:`TrainConfig`). A run's YAML file is merged over the
-defaults and the command line's flags over that (:func:`load_run_config`); each value is checked
-against its field's type, an unknown section or key is an :class:`InputError` naming it and the
-file, and the merged result is written into the run folder as ``config.yaml``.
+One family for every training run: a run config is a frozen dataclass whose fields are sections,
+each a frozen dataclass of its own (:class:`RunSections` gives them ``to_dict`` / ``from_dict``).
+
+- :class:`RunConfig` (``seqformer pretrain``): ``data`` (:class:`~seqformer.data.DataConfig`),
+  ``masking`` (:class:`~seqformer.data.MaskingConfig`), ``model`` (:class:`ModelOptions`),
+  ``optim`` (:class:`OptimConfig`) and ``train`` (:class:`TrainConfig`);
+- :class:`FinetuneConfig` (``seqformer finetune``): the same ``model``, ``optim`` and ``train``
+  sections with fine-tuning defaults, and ``finetune`` (:class:`FinetuneOptions`: tokens, head, epochs).
+
+A run's YAML file is merged over the defaults and the command line's flags over that
+(:func:`load_run_config`); each value is checked against its field's type, an unknown section or
+key is an :class:`InputError` naming it and the file, and the merged result is written into the
+run folder (``config.yaml`` of a pretraining run, ``finetune.yaml`` of a fine-tuned model), where
+``--config`` reads it back.
 """
 
 from __future__ import annotations
@@ -17,13 +25,13 @@ from typing import Any
 
 import yaml
 
+from seqformer.attention import ATTENTION_KINDS
 from seqformer.data.config import DataConfig
 from seqformer.data.masking import MaskingConfig
+from seqformer.device import DEVICES
 from seqformer.errors import InputError
 from seqformer.io.atomic import atomic_open
 
-ARCHS = ("bigbird", "performer-softmax", "performer-relu", "dense", "longformer", "nystromformer", "reformer-lsh")
-DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "bf16", "fp32")
 
 
@@ -31,11 +39,11 @@ PRECISIONS = ("auto", "bf16", "fp32")
 class ModelOptions:
     """The encoder's shape and attention kind; vocabulary and tokenizer come from the data section."""
 
-    arch: str = "bigbird"  # attention kind, one of ARCHS (bigbird, performer-*, dense, longformer, nystromformer, reformer-lsh)
+    arch: str = "bigbird"  # attention kind: a key of seqformer.attention.ATTENTION_KINDS
     hidden_size: int = 256  # D: width of every token representation
     num_layers: int = 4  # pre-LN Transformer blocks
     num_heads: int = 4  # attention heads per block; hidden_size must divide by it
-    ffn_size: int = 1024  # inner width of each block's MLP
+    ffn_size: int | None = None  # inner width of each block's MLP; None = 4 * hidden_size
     dropout: float = 0.0  # dropout on attention and MLP outputs while training
     attention_options: dict[str, Any] = field(default_factory=dict)  # the kind's options, e.g. {block_size: 64}
     tie_word_embeddings: bool = True  # LM decoder weight = token embedding (BERT, ESM)
@@ -43,8 +51,13 @@ class ModelOptions:
     ffn_chunk_size: int | None = None  # tokens per chunk of each MLP (same outputs, smaller peak); None = all at once
 
     def __post_init__(self) -> None:
-        if self.arch not in ARCHS:
-            raise ValueError(f"arch must be one of {ARCHS}, got {self.arch!r}")
+        if self.arch not in ATTENTION_KINDS:
+            raise ValueError(f"arch must be one of {tuple(ATTENTION_KINDS)}, got {self.arch!r}")
+
+    @property
+    def mlp_size(self) -> int:
+        """The MLP's inner width: ffn_size, or 4 * hidden_size when unset."""
+        return self.ffn_size or 4 * self.hidden_size
 
 
 @dataclass(frozen=True)
@@ -71,7 +84,7 @@ class OptimConfig:
 class TrainConfig:
     """Steps, batches, device, checkpoints and logging."""
 
-    max_steps: int = 1000  # optimizer steps of the whole run
+    max_steps: int | None = 1000  # optimizer steps of the whole run; None (fine-tuning only) = finetune.epochs
     batch_size: int = 8  # windows per micro-batch on each process
     grad_accum: int = 1  # micro-batches per optimizer step
     seed: int = 0  # seeds the model's initialisation, the data and the masking
@@ -88,7 +101,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         for name in ("max_steps", "batch_size", "grad_accum", "checkpoint_every", "keep_checkpoints",
                      "eval_every", "log_every"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"train.{name} must be at least 1, got {getattr(self, name)}")
         if self.device not in DEVICES:
             raise ValueError(f"train.device must be one of {DEVICES}, got {self.device!r}")
@@ -96,15 +109,59 @@ class TrainConfig:
             raise ValueError(f"train.precision must be one of {PRECISIONS}, got {self.precision!r}")
 
 
-SECTIONS: dict[str, type] = {"data": DataConfig, "masking": MaskingConfig, "model": ModelOptions,
-                             "optim": OptimConfig, "train": TrainConfig}
-#: What must not change when a run is resumed: the data, the model and how batches are made.
-#: (optim.* may change, e.g. a lower lr after a divergence; so may max_steps, device and logging.)
-FIXED_ON_RESUME = ("data.", "masking.", "model.", "train.seed", "train.batch_size", "train.grad_accum")
+@dataclass(frozen=True)
+class FinetuneOptions:
+    """What fine-tuning adds to the model, optim and train sections: tokens, head, epochs, augmentation."""
+
+    kmer: int = 6  # k of the k-mer tokens (ignored with --init: the pretrained tokenizer wins)
+    kmer_stride: int = 1  # 1 = overlapping k-mers (DNABERT), k = non-overlapping (a k-th as many tokens)
+    pooling: str = "mean"  # "mean" over real tokens or "cls"
+    head_dropout: float = 0.1  # dropout on the pooled representation
+    epochs: int = 10  # epochs over the train split (unless train.max_steps is set)
+    warmup_fraction: float = 0.1  # share of the steps spent warming up (sets optim.warmup_steps)
+    pos_weight: bool = False  # weight each target's positives by n_negative / n_positive (train split)
+    rc_augment: bool = True  # read each training window on a random strand
+
+    def __post_init__(self) -> None:
+        if self.kmer < 1 or self.kmer_stride < 1 or self.epochs < 1:
+            raise ValueError("finetune needs kmer >= 1, kmer_stride >= 1 and epochs >= 1")
+        if not 0.0 <= self.warmup_fraction <= 1.0:
+            raise ValueError(f"finetune.warmup_fraction must be in [0, 1], got {self.warmup_fraction}")
+
+
+class RunSections:
+    """Shared by every run config: its dataclass fields are its sections (each a frozen dataclass)."""
+
+    @classmethod
+    def sections(cls) -> dict[str, type]:
+        """Section name → its dataclass, in field order."""
+        hints = {f.name: f.default_factory for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        return {name: type(factory()) for name, factory in hints.items()}
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """Plain nested dicts and lists, as written to the run's YAML file."""
+        return {name: _plain(dataclasses.asdict(getattr(self, name))) for name in self.sections()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str | Path | None = None):
+        """Build and check every section; InputError names the bad key and ``source``."""
+        check_keys(data, source, cls)
+        sections = {}
+        for name, section_cls in cls.sections().items():
+            values = {key: _coerce(section_cls, f"{name}.{key}", value, source)
+                      for key, value in (data.get(name) or {}).items()}
+            try:
+                sections[name] = section_cls(**values)
+            except (TypeError, ValueError) as err:
+                raise InputError(f"bad {name} section: {err}", path=source) from None
+        try:
+            return cls(**sections)
+        except ValueError as err:
+            raise InputError(str(err), path=source) from None
 
 
 @dataclass(frozen=True)
-class RunConfig:
+class RunConfig(RunSections):
     """Everything a pretraining run needs, one section per component."""
 
     data: DataConfig = field(default_factory=DataConfig)  # corpus, tokenizer, windows, validation split
@@ -113,23 +170,27 @@ class RunConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)  # optimizer and schedule
     train: TrainConfig = field(default_factory=TrainConfig)  # loop, device, checkpoints, logging
 
-    def to_dict(self) -> dict[str, dict[str, Any]]:
-        """Plain nested dicts and lists, as written to ``config.yaml``."""
-        return {name: _plain(dataclasses.asdict(getattr(self, name))) for name in SECTIONS}
+    def __post_init__(self) -> None:
+        if self.train.max_steps is None:
+            raise ValueError("pretraining needs train.max_steps")
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str | Path | None = None) -> RunConfig:
-        """Build and check every section; InputError names the bad key and ``source``."""
-        check_keys(data, source)
-        sections = {}
-        for name, section_cls in SECTIONS.items():
-            values = {key: _coerce(section_cls, f"{name}.{key}", value, source)
-                      for key, value in (data.get(name) or {}).items()}
-            try:
-                sections[name] = section_cls(**values)
-            except (TypeError, ValueError) as err:
-                raise InputError(f"bad {name} section: {err}", path=source) from None
-        return cls(**sections)
+
+@dataclass(frozen=True)
+class FinetuneConfig(RunSections):
+    """Everything a fine-tuning run needs: the pretraining sections it shares, with its own defaults."""
+
+    model: ModelOptions = field(default_factory=lambda: ModelOptions(  # ignored with --init, but for dropout
+        arch="dense", hidden_size=128, num_layers=2, num_heads=4, dropout=0.1))
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=3e-4, weight_decay=0.01))
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(max_steps=None, batch_size=32))
+    finetune: FinetuneOptions = field(default_factory=FinetuneOptions)  # tokens, head, epochs, augmentation
+
+
+#: Sections of a pretraining run (what RunConfig.sections() returns).
+SECTIONS: dict[str, type] = RunConfig.sections()
+#: What must not change when a run is resumed: the data, the model and how batches are made.
+#: (optim.* may change, e.g. a lower lr after a divergence; so may max_steps, device and logging.)
+FIXED_ON_RESUME = ("data.", "masking.", "model.", "train.seed", "train.batch_size", "train.grad_accum")
 
 
 def _plain(value: Any) -> Any:
@@ -141,18 +202,19 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def check_keys(data: Any, source: str | Path | None) -> None:
+def check_keys(data: Any, source: str | Path | None, config_cls: type[RunSections] = RunConfig) -> None:
     """InputError for a section or key that does not exist (naming it, the file, and what exists)."""
+    sections = config_cls.sections()
     if not isinstance(data, dict):
-        raise InputError(f"a run config must be a mapping of sections {sorted(SECTIONS)}", path=source)
+        raise InputError(f"a run config must be a mapping of sections {sorted(sections)}", path=source)
     for name, values in data.items():
-        if name not in SECTIONS:
-            raise InputError(f"unknown config section {name!r}; sections are {sorted(SECTIONS)}", path=source)
+        if name not in sections:
+            raise InputError(f"unknown config section {name!r}; sections are {sorted(sections)}", path=source)
         if values is None:
             continue
         if not isinstance(values, dict):
             raise InputError(f"config section {name!r} must be a mapping of keys", path=source)
-        known = [f.name for f in dataclasses.fields(SECTIONS[name])]
+        known = [f.name for f in dataclasses.fields(sections[name])]
         for key in values:
             if key not in known:
                 raise InputError(f"unknown config key '{name}.{key}'; keys of {name}: {', '.join(known)}",
@@ -202,8 +264,15 @@ def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def read_yaml(path: str | Path) -> dict[str, Any]:
-    """A run config file as nested dicts, its keys checked."""
+def flag_overrides(flags: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The command line's flags as config overrides: sections of the values given (None = not given)."""
+    given = {section: {key: value for key, value in values.items() if value is not None}
+             for section, values in flags.items()}
+    return {section: values for section, values in given.items() if values}
+
+
+def read_yaml(path: str | Path, config_cls: type[RunSections] = RunConfig) -> dict[str, Any]:
+    """A run config file as nested dicts, its keys checked against ``config_cls``."""
     path = Path(path)
     if not path.is_file():
         raise InputError("config file not found", path=path)
@@ -211,29 +280,36 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as err:
         raise InputError(f"not valid YAML: {err}".replace("\n", " "), path=path) from None
-    check_keys(data, path)
+    check_keys(data, path, config_cls)
     return data
 
 
 def load_run_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None,
-                    base: dict[str, Any] | None = None) -> RunConfig:
-    """Defaults (or ``base``), then the YAML file at ``path``, then ``overrides`` (e.g. CLI flags)."""
-    merged = base if base is not None else RunConfig().to_dict()
+                    base: dict[str, Any] | None = None, config_cls: type[RunSections] = RunConfig):
+    """Defaults (or ``base``), then the YAML file at ``path``, then ``overrides`` (e.g. CLI flags).
+
+    ``config_cls`` is the kind of run (:class:`RunConfig` or :class:`FinetuneConfig`); ``base`` is
+    a nested dict laid over its defaults (e.g. a fine-tuning task's presets, or a saved config).
+    """
+    merged = config_cls().to_dict()
+    if base:
+        check_keys(base, "the defaults", config_cls)
+        merged = merge(merged, base)
     if path is not None:
-        merged = merge(merged, read_yaml(path))
+        merged = merge(merged, read_yaml(path, config_cls))
     if overrides:
-        check_keys(overrides, "the command line")
+        check_keys(overrides, "the command line", config_cls)
         merged = merge(merged, overrides)
-    return RunConfig.from_dict(merged, source=path)
+    return config_cls.from_dict(merged, source=path)
 
 
-def changed_keys(old: RunConfig, new: RunConfig) -> list[str]:
-    """Dotted keys whose values differ between two configs."""
+def changed_keys(old: RunSections, new: RunSections) -> list[str]:
+    """Dotted keys whose values differ between two configs of one kind."""
     a, b = old.to_dict(), new.to_dict()
-    return [f"{name}.{key}" for name in SECTIONS for key in a[name] if a[name][key] != b[name].get(key)]
+    return [f"{name}.{key}" for name in a for key in a[name] if a[name][key] != b[name].get(key)]
 
 
-def write_run_config(config: RunConfig, path: str | Path) -> None:
+def write_run_config(config: RunSections, path: str | Path) -> None:
     """Write the merged config as YAML, atomically."""
     with atomic_open(path, "w", encoding="utf-8") as handle:
         handle.write("# The merged configuration of this run (defaults < --config file < command-line flags).\n")

@@ -1,9 +1,10 @@
-"""Devices and multi-process training (PyTorch DistributedDataParallel, launched by ``torchrun``).
+"""Multi-process training (PyTorch DistributedDataParallel, launched by ``torchrun``).
 
 ``torchrun --nproc_per_node N --no-python seqformer pretrain ...`` starts N processes with
 RANK, WORLD_SIZE and LOCAL_RANK set; each joins the process group (NCCL on CUDA, gloo on CPU),
 trains on its own batches (keyed on its rank), and DDP averages the gradients. Rank 0 alone
 writes files. Without those variables everything runs in one process, no group is created.
+Which device a process uses is :func:`seqformer.device.resolve_device`'s answer for its LOCAL_RANK.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from seqformer.errors import InputError
+from seqformer.device import resolve_device
 
 
 @dataclass(frozen=True)
@@ -34,16 +35,6 @@ class Distributed:
     def enabled(self) -> bool:
         """Whether a process group is in use."""
         return self.world_size > 1
-
-
-def resolve_device(requested: str, local_rank: int = 0) -> torch.device:
-    """``auto`` → the process's GPU when CUDA is available, else the CPU; ``cuda`` without CUDA → InputError."""
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"CUDA was requested (device cuda) but none is available to torch {torch.__version__}; "
-                         "use --device cpu or auto")
-    if requested == "cpu" or not torch.cuda.is_available():
-        return torch.device("cpu")
-    return torch.device("cuda", local_rank % torch.cuda.device_count())
 
 
 def init_distributed(device: torch.device) -> Distributed:

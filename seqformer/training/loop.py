@@ -42,7 +42,7 @@ from seqformer.training.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from seqformer.training.config import OptimConfig, RunConfig
+from seqformer.training.config import OptimConfig, RunSections
 from seqformer.training.distributed import Distributed, all_reduce_sum, barrier, process_device
 from seqformer.training.flops import peak_flops
 from seqformer.training.metrics import MetricsLog, peak_memory_mb
@@ -106,7 +106,7 @@ def build_optimizer(model: nn.Module, optim: OptimConfig, device: torch.device) 
                              fused=device.type == "cuda")
 
 
-def train(model: nn.Module, task: Task, config: RunConfig, run_dir: str | Path, *, resume: bool = False,
+def train(model: nn.Module, task: Task, config: RunSections, run_dir: str | Path, *, resume: bool = False,
           flops_per_token: float | None = None, quiet: bool = False,
           on_checkpoint: Callable[[int, Path], None] | None = None) -> TrainResult:
     """Train ``model`` on ``task`` for ``config.train.max_steps`` steps, writing into ``run_dir``.
@@ -210,7 +210,7 @@ def _train(model, task, config, run_dir, resume, flops_per_token, quiet, on_chec
     return TrainResult(settings.max_steps, loss, validation, throughput, model_dir)
 
 
-def _resume(run_dir: Path, model, optimizer, scheduler, config: RunConfig,
+def _resume(run_dir: Path, model, optimizer, scheduler, config: RunSections,
             device: torch.device) -> tuple[int, int, float]:
     """Load the newest checkpoint into the model, AdamW, schedule and RNG; (step, tokens seen, seconds)."""
     state = load_checkpoint(latest_checkpoint(run_dir), map_location=device)
@@ -225,7 +225,7 @@ def _resume(run_dir: Path, model, optimizer, scheduler, config: RunConfig,
     return state["step"], state["progress"]["tokens"], state["progress"]["elapsed_s"]
 
 
-def _step(wrapped: nn.Module, model: nn.Module, batches: list, config: RunConfig, info: Distributed,
+def _step(wrapped: nn.Module, model: nn.Module, batches: list, config: RunSections, info: Distributed,
           device: torch.device, autocast) -> tuple[float, float, int]:
     """Forward and backward over the micro-batches, then clip: (mean loss, gradient norm, real tokens), all ranks."""
     wrapped.train()
@@ -263,7 +263,7 @@ def _validate(model: nn.Module, task: Task, info: Distributed, device: torch.dev
     return task.validation_metrics(dict(zip(keys, totals.tolist())))
 
 
-def _checkpoint(model, optimizer, scheduler, config: RunConfig, run_dir: Path, step: int, info: Distributed,
+def _checkpoint(model, optimizer, scheduler, config: RunSections, run_dir: Path, step: int, info: Distributed,
                 progress: dict[str, Any]) -> Path:
     """Rank 0 writes the checkpoint of ``step`` and prunes old ones; every rank waits for it."""
     path = checkpoint_path(run_dir, step)

@@ -9,7 +9,7 @@ position to every base. Coordinates are 0-based inside, VCF ``POS`` (1-based) in
 """
 
 from seqformer.variants.alleles import Allele, ContigMatcher, trim_alleles
-from seqformer.variants.effect import Effects, strand_averaged_probs, variant_effect
+from seqformer.variants.effect import Effects, variant_effect
 from seqformer.variants.mlm import allele_log_likelihood, mlm_llr, mlm_window
 from seqformer.variants.mutagenesis import Mutagenesis, plot_mutagenesis, saturation_mutagenesis
 from seqformer.variants.score import ScoreSummary, score_columns, score_vcf
@@ -17,5 +17,5 @@ from seqformer.variants.windows import AlleleWindows, allele_windows
 
 __all__ = ["Allele", "AlleleWindows", "ContigMatcher", "Effects", "Mutagenesis", "ScoreSummary",
            "allele_log_likelihood", "allele_windows", "mlm_llr", "mlm_window", "plot_mutagenesis",
-           "saturation_mutagenesis", "score_columns", "score_vcf", "strand_averaged_probs", "trim_alleles",
+           "saturation_mutagenesis", "score_columns", "score_vcf", "trim_alleles",
            "variant_effect"]

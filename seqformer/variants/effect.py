@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from seqformer.predict.scorer import strand_averaged_probs
+from seqformer.predict.scorer import predict_probs
 from seqformer.variants.windows import AlleleWindows
 
 #: probabilities are clipped to [EPS, 1 - EPS] before taking logits.
@@ -78,5 +78,5 @@ def variant_effect(model, windows: Sequence[AlleleWindows], *, batch_size: int =
     """
     n = len(windows)
     seqs = [w.ref for w in windows] + [w.alt for w in windows]
-    probs = strand_averaged_probs(model, seqs, batch_size=batch_size, device=device)  # (2N, T)
+    probs = predict_probs(model, seqs, batch_size=batch_size, device=device, strands="both")  # (2N, T)
     return Effects(probs[:n], probs[n:])

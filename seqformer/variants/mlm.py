@@ -29,22 +29,21 @@ import numpy as np
 import torch
 
 from seqformer.data.corpus import window_length
-from seqformer.data.masking import IGNORE_INDEX
 from seqformer.errors import InputError
+from seqformer.models.mlm import IGNORE_INDEX
 from seqformer.predict.windows import batched
 from seqformer.tokenizers.base import UNK_ID
 from seqformer.variants.windows import AlleleWindows
 
 
-def load_mlm(directory, device: torch.device | str = "cpu"):
-    """A :class:`MaskedLM` with a k-mer tokenizer from ``directory``, in eval mode; InputError otherwise."""
+def check_dna_mlm(model, path=None):
+    """``model`` itself when it is a masked LM over k-mers (what --mlm scores with); InputError otherwise."""
     from seqformer.models.mlm import MaskedLM
     from seqformer.tokenizers import KmerTokenizer
 
-    model = MaskedLM.from_pretrained(directory, map_location=device).eval()
-    if not isinstance(model.tokenizer, KmerTokenizer):
+    if not isinstance(model, MaskedLM) or not isinstance(model.tokenizer, KmerTokenizer):
         raise InputError(f"--mlm needs a DNA masked LM (k-mer tokenizer); this one has {model.tokenizer!r}",
-                         path=directory)
+                         path=path)
     return model
 
 

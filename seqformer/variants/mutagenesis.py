@@ -2,7 +2,7 @@
 
 Axes: W positions (the model's window), 4 bases (A C G T), T targets. For a sequence of W bases
 every single-base substitution (3 per position, 4 where the base is N) is scored with the
-classifier, both strands averaged as for variants (:func:`~seqformer.variants.effect.strand_averaged_probs`),
+classifier, both strands averaged as for variants (:func:`~seqformer.predict.scorer.predict_probs` with ``strands="both"``),
 and compared with the unmutated sequence for one target:
 
 - ``delta_p[i, b] = p(seq with base b at i) - p(seq)``;
@@ -24,7 +24,8 @@ import torch
 from seqformer.errors import InputError
 from seqformer.io.atomic import atomic_open
 from seqformer.predict.scorer import label_index
-from seqformer.variants.effect import logit, strand_averaged_probs
+from seqformer.predict.scorer import predict_probs
+from seqformer.variants.effect import logit
 
 BASES = "ACGT"
 MATRIX_METRICS = ("delta_p", "delta_logit")
@@ -73,7 +74,8 @@ def saturation_mutagenesis(model, seq: str, target: str | None = None, *, batch_
         raise InputError(f"the sequence has {len(seq):,} bases; the model's window is {window:,}")
     where = [(i, b) for i in range(len(seq)) for b, base in enumerate(BASES) if base != seq[i]]
     mutants = [seq[:i] + BASES[b] + seq[i + 1:] for i, b in where]
-    probs = strand_averaged_probs(model, [seq, *mutants], batch_size=batch_size, device=device)[:, column]
+    probs = predict_probs(model, [seq, *mutants], batch_size=batch_size, device=device,
+                          strands="both")[:, column]
     p_mut = np.full((len(seq), len(BASES)), probs[0])
     if where:
         rows, cols = np.array(where).T

@@ -22,6 +22,7 @@ import torch
 from rich.console import Console
 
 from seqformer.data.corpus import build_tokenizer, open_corpus
+from seqformer.device import resolve_device
 from seqformer.errors import InputError
 from seqformer.models.config import EncoderConfig
 from seqformer.models.mlm import MaskedLM, MaskedLMConfig
@@ -36,7 +37,7 @@ from seqformer.training.config import (
     read_yaml,
     write_run_config,
 )
-from seqformer.training.distributed import process_device, resolve_device, shutdown
+from seqformer.training.distributed import process_device, shutdown
 from seqformer.training.flops import train_flops_per_token
 from seqformer.training.loop import TrainResult, train
 
@@ -79,7 +80,7 @@ def build_model(config: RunConfig, tokenizer) -> MaskedLM:
     try:
         encoder = EncoderConfig.for_tokenizer(
             tokenizer, hidden_size=options.hidden_size, num_layers=options.num_layers,
-            num_heads=options.num_heads, ffn_size=options.ffn_size, dropout=options.dropout,
+            num_heads=options.num_heads, ffn_size=options.mlp_size, dropout=options.dropout,
             attention=options.arch, attention_options=dict(options.attention_options),
             reversible=options.reversible, ffn_chunk_size=options.ffn_chunk_size,
             max_length=config.data.max_length, seed=config.train.seed)

@@ -1,4 +1,9 @@
-"""``seqformer data``: a sub-app of dataset builders; ``data promoters`` cuts promoter/background windows."""
+"""``seqformer data``: the dataset builders' verbs (promoters, chromatin, tf-binding, protein-split).
+
+Registered on the ``seqformer`` command through the ``seqformer.commands`` entry point in
+pyproject.toml (``data = "data_prep.cli:data_app"``), so ``seqformer`` itself never imports
+``data_prep``. Every task builder writes a labelled-window folder (:mod:`seqformer.data.windows`).
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,10 @@ from typing import Optional
 
 import typer
 
-from seqformer.cli import app, make_app
-
-data_app = make_app("Build task datasets (window tables) from genomes and annotations.")
-app.add_typer(data_app, name="data")
+# A plain typer app: `seqformer`'s root group turns InputError into one line and exit 2 for every
+# sub-command, and importing seqformer.cli from here would load this module again mid-import.
+data_app = typer.Typer(help="Build task datasets (window tables) from genomes and annotations.",
+                       no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
 
 @data_app.command("promoters")

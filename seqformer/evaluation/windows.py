@@ -1,16 +1,20 @@
-"""Scoring a classifier on a data folder's test split beside a k-mer baseline, per target.
+"""Window metrics: a classifier on a data folder's test split beside a k-mer baseline, per target.
 
 Axes: N windows, T targets.
 
-:func:`evaluate_windows` runs the model on the test windows and fits one k-mer-spectrum logistic
-regression per target on the train split (:mod:`seqformer.baselines`); :func:`binary_metrics`
-gives AUROC, AUPRC, and F1 / MCC at probability 0.5 (scikit-learn). Plot functions take the
-results and return matplotlib Figures: ROC and PR curves of one target, and a bar plot of a metric
-per target for every predictor.
+:func:`evaluate_windows` runs the model on the test windows (through
+:func:`seqformer.predict.scorer.predict_probs`) and fits one k-mer-spectrum logistic regression
+per target on the train split (:mod:`seqformer.evaluation.baselines`); :func:`binary_metrics`
+gives AUROC, AUPRC, and F1 / MCC at probability 0.5 (scikit-learn), :func:`mean_auroc` the
+means over targets that fine-tuning validates on. Plot functions take the results and return
+matplotlib Figures: ROC and PR curves of one target, and a bar plot of a metric per target for
+every predictor. A one-target promoter result has its own report (:class:`PromoterEvaluation`:
+metrics.json, roc.png, pr.png), as ``seqformer evaluate promoter`` writes it.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,13 +22,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from seqformer.data.windows import WindowData, load_window_splits, read_window_data
+from seqformer.data.windows import WindowData, check_both_classes, load_window_splits, read_window_data
 from seqformer.errors import InputError
+from seqformer.evaluation.baselines import KmerLogisticRegression, kmer_spectrum
+from seqformer.io.atomic import atomic_open
+from seqformer.predict.scorer import predict_probs
 
 if TYPE_CHECKING:
     import pandas as pd
 
-METRIC_NAMES = ("auroc", "auprc", "f1", "mcc")
 THRESHOLD = 0.5  # probability at which F1 and MCC call a window positive
 MODEL = "model"
 
@@ -57,6 +63,18 @@ def binary_metrics(labels: np.ndarray, probs: np.ndarray) -> tuple[dict[str, flo
     fpr, tpr, _ = roc_curve(labels, probs)
     precision, recall, _ = precision_recall_curve(labels, probs)
     return metrics, Curves(fpr, tpr, recall, precision)
+
+
+def mean_auroc(labels: np.ndarray, probs: np.ndarray) -> tuple[float, float]:
+    """Mean AUROC and mean AUPRC over the targets (columns) that have both classes (NaN when none has)."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    aurocs, auprcs = [], []
+    for t in range(labels.shape[1]):
+        if len(np.unique(labels[:, t])) == 2:
+            aurocs.append(roc_auc_score(labels[:, t], probs[:, t]))
+            auprcs.append(average_precision_score(labels[:, t], probs[:, t]))
+    return (float(np.mean(aurocs)), float(np.mean(auprcs))) if aurocs else (float("nan"), float("nan"))
 
 
 @dataclass
@@ -100,10 +118,6 @@ def evaluate_windows(data: WindowData | str | Path, model, *, batch_size: int = 
     complement; ``"forward"`` reads the windows as given (:func:`seqformer.predict.scorer.predict_probs`).
     The baseline's k-mer spectra are not strand-symmetric either way: it sees the windows as given.
     """
-    from seqformer.baselines import KmerLogisticRegression, kmer_spectrum
-    from seqformer.predict.scorer import predict_probs
-    from seqformer.tasks.classification import check_both_classes
-
     if not isinstance(data, WindowData):
         data = read_window_data(data)
     targets = data.targets
@@ -216,10 +230,6 @@ def write_window_evaluation(result: WindowEvaluation, out: str | Path) -> list[P
 
     A one-target result also gets roc.png and pr.png (its curves). Returns the paths written.
     """
-    import json
-
-    from seqformer.io.atomic import atomic_open
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "metrics.json", out / "metrics.tsv"]
@@ -237,4 +247,44 @@ def write_window_evaluation(result: WindowEvaluation, out: str | Path) -> list[P
         with atomic_open(path, "wb") as handle:
             fig.savefig(handle, format="png", dpi=120)
         paths.append(path)
+    return paths
+
+
+@dataclass
+class PromoterEvaluation:
+    """A one-target (``promoter``) result as ``seqformer evaluate promoter`` reports it."""
+
+    metrics: dict[str, dict[str, float]]  # predictor -> auroc, auprc, f1, mcc
+    curves: dict[str, Curves]  # predictor -> curves
+    counts: dict[str, int]  # test windows: promoter, background
+    baseline: dict[str, Any]  # what the baseline is (k, C, training windows)
+    data: str  # the data folder
+    model: str  # the model folder
+    strands: str = "forward"  # how the model read each window (seqformer.predict.scorer.STRANDS)
+
+    @classmethod
+    def from_windows(cls, result: WindowEvaluation, target: str = "promoter") -> PromoterEvaluation:
+        """The ``target`` column of a window evaluation."""
+        counts = result.counts[target]
+        return cls(result.metrics[target], result.curves[target],
+                   {"promoter": counts["positive"], "background": counts["negative"]},
+                   {**result.baseline, "C": result.baseline["C"][target]}, result.data, result.model, result.strands)
+
+    def to_dict(self) -> dict[str, Any]:
+        """metrics.json: every field but the curves."""
+        return {"data": self.data, "model": self.model, "split": "test", "strands": self.strands,
+                "threshold": THRESHOLD, "counts": self.counts, "metrics": self.metrics, "baseline": self.baseline}
+
+
+def write_promoter_evaluation(result: PromoterEvaluation, out: str | Path) -> list[Path]:
+    """Write metrics.json, roc.png and pr.png into ``out``; returns their paths."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / "metrics.json", out / "roc.png", out / "pr.png"]
+    with atomic_open(paths[0], "w") as handle:
+        json.dump(result.to_dict(), handle, indent=2)
+        handle.write("\n")
+    for path, plot in zip(paths[1:], (plot_roc, plot_pr)):
+        with atomic_open(path, "wb") as handle:
+            plot(result.curves, result.metrics).savefig(handle, format="png", dpi=120)
     return paths
