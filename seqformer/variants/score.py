@@ -33,7 +33,7 @@ from seqformer.variants.alleles import (MAX_ALLELE, Allele, AlleleCounts, Contig
                                        missing_contigs, skip_report)
 from seqformer.variants.effect import METRICS, variant_effect
 from seqformer.variants.mlm import mlm_llr, mlm_window
-from seqformer.variants.vcf_out import annotated_vcf, info_fields
+from seqformer.variants.vcf_out import annotated_vcf, info_fields, used_contigs
 from seqformer.variants.windows import allele_windows
 
 ID_COLUMNS = ("chrom", "pos", "id", "ref", "alt")
@@ -113,7 +113,7 @@ def score_vcf(model, genome, vcf: str | Path, out: str | Path, *, mlm=None, vcf_
                               max_allele=max_allele)
     with atomic_open(out) as table, contextlib.ExitStack() as stack:
         annotated = None if vcf_out is None else stack.enter_context(
-            annotated_vcf(vcf, vcf_out, info_fields(columns, _descriptions(labels))))
+            annotated_vcf(vcf, vcf_out, info_fields(columns, _descriptions(labels)), _contig_lengths(vcf, genome)))
         table.write("\t".join((*ID_COLUMNS, *columns)) + "\n")
         for chunk in batched(records, max(1, batch_size // 4)):
             alleles = [allele for _, scorable in chunk for allele in scorable]
@@ -143,6 +143,12 @@ def _per_alt(n_alts: int, scorable: list[Allele], scored) -> list[dict[str, str]
     """The values of each of a record's ALTs (None for the unscored), drawing the scored ones from ``scored``."""
     by_index = {allele.alt_index: next(scored) for allele in scorable}
     return [by_index.get(i) for i in range(n_alts)]
+
+
+def _contig_lengths(vcf: str | Path, genome) -> dict[str, int | None]:
+    """VCF contig name → length of the genome contig it matches (None if none), for each contig the records use."""
+    matcher = ContigMatcher(genome.contigs)
+    return {name: None if matcher(name) is None else genome.contigs[matcher(name)] for name in used_contigs(vcf)}
 
 
 def _score(model, mlm, genome, alleles: list[Allele], window: int, mlm_bases: int | None, batch_size: int,

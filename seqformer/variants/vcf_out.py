@@ -4,7 +4,10 @@ Axes: one record at a time. Every score column of the TSV (:func:`~seqformer.var
 becomes an INFO field ``SF_<column>`` (characters VCF keys do not allow become ``_``), declared in
 the header as ``Number=A,Type=Float`` with a description naming the target and metric. An ALT
 that was not scored gets ``.``; a record none of whose ALTs was scored gets no such field.
-Values are written as the same text as in the TSV. Records are read again from the input with
+Values are written as the same text as in the TSV. The header keeps every line of the input's and
+declares each contig the records use with a ``##contig=<ID=...,length=...>`` line (the length from
+the genome index; for a contig the input already declares, its own line is kept), so htslib readers
+(bcftools, cyvcf2, pysam) find every record's contig defined. Records are read again from the input with
 cyvcf2 in step with the scoring, written through cyvcf2's ``Writer`` to a temporary file, and
 renamed onto the output only when every record is written (``.gz`` / ``.bgz`` outputs are bgzipped).
 """
@@ -21,6 +24,7 @@ import cyvcf2
 
 from seqformer.errors import InputError
 from seqformer.io.atomic import atomic_path
+from seqformer.io.vcf import read_vcf
 
 _NOT_IN_KEY = re.compile(r"[^0-9A-Za-z_.]")
 PREFIX = "SF_"
@@ -73,12 +77,32 @@ class AnnotatedVcfWriter:
                              "FORMAT key it uses declared in the header?", path=self._source) from None
 
 
+def used_contigs(source: str | Path) -> list[str]:
+    """The CHROM values of ``source``'s records, in first-seen order (one pass; a bad record is an InputError)."""
+    return list(dict.fromkeys(variant.chrom for variant in read_vcf(source)))
+
+
+def declared_contigs(reader: cyvcf2.VCF) -> set[str]:
+    """The contigs the header declares with ``##contig`` lines."""
+    return {rec.info()["ID"] for rec in reader.header_iter() if rec.type == "CONTIG"}
+
+
 @contextlib.contextmanager
-def annotated_vcf(source: str | Path, out: str | Path, fields: list[InfoField]) -> Iterator[AnnotatedVcfWriter]:
-    """A writer of ``source``'s records annotated with ``fields``, to ``out``, renamed into place on success."""
+def annotated_vcf(source: str | Path, out: str | Path, fields: list[InfoField],
+                  contig_lengths: Mapping[str, int | None] | None = None) -> Iterator[AnnotatedVcfWriter]:
+    """A writer of ``source``'s records annotated with ``fields``, to ``out``, renamed into place on success.
+
+    ``contig_lengths`` maps each contig name the records use (as the VCF spells it) to its length
+    (None for a contig the genome lacks); those the input header does not declare get a ``##contig``
+    line, with ``length`` where it is known.
+    """
     source, out = Path(source), Path(out)
     reader = cyvcf2.VCF(str(source))
     try:
+        declared = declared_contigs(reader)
+        for name, length in (contig_lengths or {}).items():
+            if name not in declared:
+                reader.add_to_header(f"##contig=<ID={name}" + ("" if length is None else f",length={int(length)}") + ">")
         for field in fields:
             reader.add_info_to_header({"ID": field.id, "Number": "A", "Type": "Float",
                                        "Description": field.description})
