@@ -155,13 +155,13 @@ def test_blosum_cli_writes_the_summary_matrices_and_figure(models, data_dir, tmp
     out = tmp_path / "blosum"
     printed = json.loads(cli_ok("attention", "blosum", "--model", models / "dense", "--fasta",
                                 data_dir / "training" / "tiny_proteins.fa", "--out", out, "--max-seqs", 10,
-                                "--min-head-weight", 1, "--device", "cpu"))
+                                "--min-head-weight", 1, "--threshold", 0.02, "--device", "cpu"))
     summary = json.loads((out / "summary.json").read_text())
     assert summary == printed
     assert summary["matrix"] == "BLOSUM62" and summary["n_sequences"] == 10 and summary["n_residues"] == 360
-    assert summary["threshold"] == 0.1 and summary["heads"] == 4 and summary["attention"] == "dense"
-    for key in ("pearson_r", "control_pearson_r"):
-        assert summary[key] is None or -1 <= summary[key] <= 1
+    assert summary["threshold"] == 0.02 and summary["heads"] == 4 and summary["attention"] == "dense"
+    assert summary["heads_used"] >= 1 and summary["pairs_used"] >= 3 and -1 <= summary["pearson_r"] <= 1
+    assert summary["control_pearson_r"] is None or -1 <= summary["control_pearson_r"] <= 1
     assert -1 <= summary["unthresholded"]["pearson_r"] <= 1 and summary["unthresholded"]["pairs_used"] == 190
     assert -1 <= summary["unthresholded"]["control_pearson_r"] <= 1
     for name in ("attention_correlations.csv", "control_correlations.csv", "substitution_matrix.csv"):
@@ -171,6 +171,19 @@ def test_blosum_cli_writes_the_summary_matrices_and_figure(models, data_dir, tmp
     assert (out / "comparison.png").read_bytes()[:4] == b"\x89PNG"
     assert sorted(p.name for p in out.iterdir()) == sorted(summary["files"])
     assert "head_shares.csv" in summary["files"]
+
+
+def test_blosum_cli_says_when_no_head_passes_the_threshold(models, data_dir, tmp_path):
+    """An undefined r is one line and exit 2 naming the unthresholded figure; the (complete) report stays."""
+    out = tmp_path / "blosum"
+    line = cli_error("attention", "blosum", "--model", models / "dense", "--fasta",
+                     data_dir / "training" / "tiny_proteins.fa", "--out", out, "--max-seqs", 10,
+                     "--min-head-weight", 1, "--threshold", 0.1, "--device", "cpu")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["pearson_r"] is None and summary["heads_used"] == 0
+    assert "pearson_r is undefined at --threshold 0.1 and --min-head-weight 1: 0 heads" in line
+    assert f"(θ = 0: r = {summary['unthresholded']['pearson_r']:.3f}) in comparison.png" in line
+    assert "lower --threshold or --min-head-weight" in line and (out / "comparison.png").is_file()
 
 
 @pytest.mark.parametrize(("case", "message"), [

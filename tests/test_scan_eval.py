@@ -53,13 +53,31 @@ def test_tss_inside_a_call_is_distance_zero():
     assert (m.tss, m.tss_found, m.calls_near_tss) == (4, 2, 1)
 
 
-def test_no_calls_and_no_tss_give_nan():
+def test_no_calls_give_undefined_precision():
     import pandas as pd
 
     empty = pd.DataFrame({"chrom": [], "start": [], "end": []})
-    m = evaluate_calls(empty, empty, Region("c", 0, 1000))
-    assert m.calls == m.tss == 0 and math.isnan(m.precision) and math.isnan(m.sensitivity)
+    tss = pd.DataFrame({"chrom": ["c"], "start": [10], "end": [11]})
+    m = evaluate_calls(empty, tss, Region("c", 0, 1000))
+    assert (m.calls, m.tss, m.sensitivity) == (0, 1, 0.0) and math.isnan(m.precision)
     assert m.false_per_100kb == 0.0
+
+
+@pytest.mark.parametrize("tss_text, calls_text, region, message", [
+    ("20\t500\t501\n", "chr1\t1\t2\n", "chr20:1-1000", "contig 'chr20' not in tss.bed; did you mean '20'?"),
+    (TSS, "1\t1150\t1200\n", "chr1:1001-3000", "contig 'chr1' not in calls.bed; did you mean '1'?"),
+    (TSS, CALLS, "chr1:5001-6000", "no TSS of tss.bed lies in chr1:5001-6000; sensitivity is undefined"),
+    ("", CALLS, "chr1:1001-3000", "tss.bed has no TSS; sensitivity is undefined"),
+])
+def test_an_evaluation_with_nothing_to_compare_is_one_line_and_exit_2(tmp_path, tss_text, calls_text, region,
+                                                                      message):
+    """Contig names that do not meet, or a region without TSSs, never give an empty report with exit 0."""
+    (tmp_path / "tss.bed").write_text(tss_text)
+    (tmp_path / "calls.bed").write_text(calls_text)
+    line = cli_error("evaluate", "scan", "--calls", tmp_path / "calls.bed", "--tss", tmp_path / "tss.bed",
+                     "--region", region, "--out", tmp_path / "m.json")
+    assert message in line
+    assert not (tmp_path / "m.json").exists()
 
 
 def test_cli_json(beds):

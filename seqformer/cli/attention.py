@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 
 from seqformer.cli.app import app, make_app
+from seqformer.errors import InputError
 
 attention_app = make_app("Attention analysis: maps per layer and head, attention against substitution matrices.")
 app.add_typer(attention_app, name="attention")
@@ -42,13 +43,29 @@ def blosum(
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Sequences per forward pass."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
 ) -> None:
-    """Vig et al. 2020: do heads that attend to one amino acid also attend to those BLOSUM62 calls similar?"""
+    """Vig et al. 2020: do heads that attend to one amino acid also attend to those BLOSUM62 calls similar?
+
+    When no head keeps enough attention above --threshold, r is undefined: the report is still
+    written (with the unthresholded comparison) and the command says so in one line, exit code 2.
+    """
     from seqformer.analysis.reports import blosum_report
 
     _, summary = blosum_report(_load(model, device), fasta, out, matrix=matrix, max_seqs=max_seqs,
                                threshold=threshold, min_head_weight=min_head_weight, max_length=max_length,
                                control_seed=seed, batch_size=batch_size)
+    if summary["pearson_r"] is None:
+        raise InputError(undefined_r_message(summary, out))
     typer.echo(json.dumps(summary))
+
+
+def undefined_r_message(summary: dict, out: Path) -> str:
+    """Why pearson_r is undefined, and where the unthresholded figure is."""
+    unthresholded = summary["unthresholded"]["pearson_r"]
+    at_zero = "undefined too" if unthresholded is None else f"r = {unthresholded:.3f}"
+    return (f"pearson_r is undefined at --threshold {summary['threshold']:g} and --min-head-weight "
+            f"{summary['min_head_weight']:g}: {summary['heads_used']} heads and {summary['pairs_used']} amino-acid "
+            f"pairs pass (at least 3 pairs are needed); the report in {out} holds the unthresholded comparison "
+            f"(θ = 0: {at_zero}) in comparison.png and summary.json; lower --threshold or --min-head-weight")
 
 
 @attention_app.command("maps")

@@ -27,7 +27,8 @@ def scan(
     from seqformer.io import atomic_open, parse_region, read_bed
 
     target = parse_region(region)
-    metrics = evaluate_calls(read_bed(calls, allow_empty=True), read_bed(tss), target, distance)
+    metrics = evaluate_calls(read_bed(calls, allow_empty=True), read_bed(tss, allow_empty=True), target, distance,
+                             calls_source=calls.name, tss_source=tss.name)
     if out is not None:
         with atomic_open(out) as handle:
             json.dump(metrics.to_dict(), handle, indent=2)

@@ -17,7 +17,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import pandas as pd
 
-from seqformer.io.regions import Region
+from seqformer.errors import InputError
+from seqformer.io.regions import Region, missing_contig_message
 
 
 @dataclass(frozen=True)
@@ -53,10 +54,37 @@ def _near(positions: np.ndarray, starts: np.ndarray, ends: np.ndarray, distance:
     return found
 
 
-def evaluate_calls(calls: pd.DataFrame, tss: pd.DataFrame, region: Region, distance: int = 500) -> ScanMetrics:
-    """Compare promoter ``calls`` with ``tss`` (both from :func:`~seqformer.io.read_bed`) in ``region``."""
+def check_scan_inputs(calls: pd.DataFrame, tss: pd.DataFrame, region: Region, *, calls_source: str = "the calls",
+                      tss_source: str = "the TSS BED") -> None:
+    """InputError when the comparison would be empty: no TSS in ``region``, or contig names that do not meet.
+
+    A TSS BED without the region's contig (``20`` where the region says ``chr20``) or calls on
+    none of it name the contigs and suggest the other spelling; a region holding no TSS leaves
+    sensitivity undefined and says so. Calls may be none at all (a model that calls nothing).
+    """
+    if len(tss) == 0:
+        raise InputError(f"{tss_source} has no TSS; sensitivity is undefined")
+    tss_contigs = list(dict.fromkeys(tss["chrom"]))
+    if region.chrom not in tss_contigs:
+        raise InputError(missing_contig_message(region.chrom, tss_contigs, tss_source))
+    on_contig = tss.loc[tss["chrom"] == region.chrom, "start"]
+    if not ((on_contig >= region.start) & (on_contig < region.end)).any():
+        raise InputError(f"no TSS of {tss_source} lies in {region}; sensitivity is undefined (choose a region "
+                         "that holds annotated TSSs)")
+    call_contigs = list(dict.fromkeys(calls["chrom"]))
+    if call_contigs and region.chrom not in call_contigs:
+        raise InputError(missing_contig_message(region.chrom, call_contigs, calls_source))
+
+
+def evaluate_calls(calls: pd.DataFrame, tss: pd.DataFrame, region: Region, distance: int = 500, *,
+                   calls_source: str = "the calls", tss_source: str = "the TSS BED") -> ScanMetrics:
+    """Compare promoter ``calls`` with ``tss`` (both from :func:`~seqformer.io.read_bed`) in ``region``.
+
+    Raises InputError when nothing could be compared (:func:`check_scan_inputs`).
+    """
     if distance < 0:
         raise ValueError(f"distance must be >= 0, got {distance}")
+    check_scan_inputs(calls, tss, region, calls_source=calls_source, tss_source=tss_source)
     on = calls[(calls["chrom"] == region.chrom) & (calls["end"] > region.start) & (calls["start"] < region.end)]
     starts, ends = on["start"].to_numpy(np.int64), on["end"].to_numpy(np.int64)
     all_tss = np.sort(tss.loc[tss["chrom"] == region.chrom, "start"].to_numpy(np.int64))
