@@ -9,8 +9,9 @@ import random
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import cli_error, cli_ok
+from helpers import cli_error, cli_ok, runner
 
+from seqformer.cli import app
 from seqformer.io import Genome, read_bed, reverse_complement
 from seqformer.models import EncoderConfig, MaskedLM, MaskedLMConfig
 from seqformer.models.classifier import ClassifierConfig, SequenceClassifier
@@ -161,3 +162,15 @@ def test_bench_scan_random_model(files, tmp_path):
     assert len(result["scan_seconds_runs"]) == len(result["forward_seconds_runs"]) == 2
     assert "either --model or --random-model" in cli_error("bench", "scan", "--genome", tmp_path / "g.fa",
                                                            "--region", "chr1")
+
+
+def test_scan_progress_outside_a_terminal_is_plain_unwrapped_lines(files, tmp_path):
+    """No live bar in a log: one `scan: N%` line per tenth crossed, each whole, the last at 100%."""
+    result = runner.invoke(app, ["predict", "promoters", "--genome", str(files / "g.fa"), "--model",
+                                 str(files / "clf"), "--out", str(tmp_path / "c.bed"), "--region", "chr1:11-390",
+                                 "--stride", "20", "--batch-size", "2"])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stderr.splitlines() if line.startswith("scan:")]
+    assert lines and lines[-1].startswith("scan: 100%") and all("windows/s" in line for line in lines)
+    percents = [int(line.split()[1].rstrip("%")) for line in lines]
+    assert percents == sorted(set(percents))

@@ -152,3 +152,20 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, genome):
     assert [s for s, _ in list_checkpoints(run)] == [2, 4]
     assert [row["step"] for row in read_metrics(run / "metrics.csv")] == [1, 2, 3, 4]
     assert not (run / "model").exists()
+
+
+def test_progress_outside_a_terminal_is_one_unwrapped_line_per_event(capsys):
+    """Logs (make demo, CI, Snakemake) get each step line and each validation whole, however long."""
+    from seqformer.training.progress import ProgressReport
+
+    report = ProgressReport(0, 20, log_every=10)  # stderr is captured: not a terminal, so no bar
+    report.update(5, 0.5, 1234.0, 1e-4)  # not a multiple of log_every: nothing
+    report.update(10, 0.4321, 23_456.0, 2e-4)
+    long = "step 10: " + "  ".join(f"val_metric_{i} {i / 7:.4f}" for i in range(12))
+    report.note(long)
+    report.update(20, 0.3, 20_000.0, 1e-4)
+    report.close()
+    lines = capsys.readouterr().err.splitlines()
+    assert len(long) > 200 and lines[1] == long
+    assert lines[0].startswith("step 10/20  loss 0.4321  lr 2.00e-04  23,456 tok/s  eta ")
+    assert lines[2].startswith("step 20/20  loss 0.3000") and len(lines) == 3

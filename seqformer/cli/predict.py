@@ -18,13 +18,21 @@ app.add_typer(predict_app, name="predict")
 
 @contextlib.contextmanager
 def _progress(total_bases: int, quiet: bool):
-    """A rich bar on stderr (bases done, windows/s), or None when quiet; yields ``on_batch(windows, bases)``."""
+    """A rich bar on stderr (bases done, windows/s; plain lines outside a terminal), or None when quiet;
+    yields ``on_batch(windows, bases)``."""
     if quiet:
         yield None
         return
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from seqformer.cli.progress import LogProgress
+
+    if not Console(stderr=True).is_terminal:
+        log = LogProgress("scan", total_bases)
+        yield lambda windows, bases: log.report(
+            bases, f"{bases:,}/{total_bases:,} bases  {windows / max(log.elapsed, 1e-9):,.0f} windows/s")
+        return
     bar = Progress(TextColumn("scan"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} bases"),
                    TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=Console(stderr=True),
                    transient=True)

@@ -14,13 +14,21 @@ from seqformer.errors import InputError
 
 @contextlib.contextmanager
 def _progress(quiet: bool):
-    """A rich counter on stderr (records read, variants scored, variants/s), or None when quiet."""
+    """A rich counter on stderr (records read, variants scored, variants/s; plain lines every 30 s outside a
+    terminal), or None when quiet."""
     if quiet:
         yield None
         return
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from seqformer.cli.progress import LogProgress
+
+    if not Console(stderr=True).is_terminal:
+        log = LogProgress("score-variants")
+        yield lambda records, scored: log.report(
+            scored, f"{records:,} records, {scored:,} variants scored, {scored / max(log.elapsed, 1e-9):,.0f} variants/s")
+        return
     bar = Progress(TextColumn("score-variants"), BarColumn(), TextColumn("{task.fields[status]}"),
                    TimeElapsedColumn(), console=Console(stderr=True), transient=True)
     with bar:

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-from rich.console import Console
 
 from seqformer.data.corpus import build_tokenizer, open_corpus
 from seqformer.device import resolve_device
@@ -40,6 +39,7 @@ from seqformer.training.config import (
 from seqformer.training.distributed import process_device, shutdown
 from seqformer.training.flops import train_flops_per_token
 from seqformer.training.loop import TrainResult, train
+from seqformer.training.progress import log_line
 
 CONFIG_FILE = "config.yaml"
 
@@ -104,7 +104,7 @@ def pretrain(config: RunConfig, run_dir: str | Path, *, resume: bool = False, qu
     if info.is_main:
         write_run_config(config, run_dir / CONFIG_FILE)
         sizes = ", ".join(f"{key.replace('_', ' ')} {value:,}" for key, value in corpus.describe().items())
-        Console(stderr=True).print(f"corpus: {sizes}", highlight=False)
+        log_line(f"corpus: {sizes}")
     flops = train_flops_per_token(model.config.encoder, config.data.max_length, config.masking.mask_prob)
     try:
         return train(model, task, config, run_dir, resume=resume, flops_per_token=flops, quiet=quiet,

@@ -1,15 +1,23 @@
 """Progress of a run on stderr: a rich bar (loss, tokens/s, ETA) on a terminal, plain lines otherwise.
 
-With ``quiet`` (or when stderr is not a terminal, e.g. a log file or a batch job) no bar is drawn;
-one line is printed every ``log_every`` steps and at validations, fit for logs.
+With ``quiet`` (or when stderr is not a terminal, e.g. a log file, CI or Snakemake) no bar is
+drawn; one plain line is written every ``log_every`` steps and at each validation, never wrapped
+(:func:`log_line`: no rich rendering, which wraps at 80 columns outside a terminal).
 """
 
 from __future__ import annotations
 
+import sys
 import time
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+
+def log_line(text: str) -> None:
+    """One unwrapped line on stderr, flushed (for logs, not terminals' live displays)."""
+    sys.stderr.write(text.rstrip("\n") + "\n")
+    sys.stderr.flush()
 
 
 class ProgressReport:
@@ -40,13 +48,17 @@ class ProgressReport:
         elif step % self.log_every == 0 or step == self.total:
             done = step - self._first
             eta = (time.perf_counter() - self._start) / max(done, 1) * (self.total - step)
-            self.console.print(f"step {step}/{self.total}  loss {loss:.4f}  lr {lr:.2e}  "
-                               f"{tokens_per_s:,.0f} tok/s  eta {_clock(eta)}", highlight=False)
+            log_line(f"step {step}/{self.total}  loss {loss:.4f}  lr {lr:.2e}  "
+                     f"{tokens_per_s:,.0f} tok/s  eta {_clock(eta)}")
 
     def note(self, text: str) -> None:
-        """A line of its own (validation results, checkpoints)."""
-        if self.enabled:
-            self.console.print(text, highlight=False)
+        """A line of its own (validation results, checkpoints): above the bar on a terminal, plain otherwise."""
+        if not self.enabled:
+            return
+        if self._bar is not None:
+            self.console.print(text, highlight=False, soft_wrap=True)
+        else:
+            log_line(text)
 
     def close(self) -> None:
         """Stop the bar."""
