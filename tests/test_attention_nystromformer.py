@@ -28,12 +28,38 @@ def test_error_falls_as_landmarks_grow():
     assert errors[-1] < 0.05 < errors[0]  # m = L: each token is its own landmark
 
 
-def test_as_many_landmarks_as_tokens_is_exact_softmax_attention():
-    q, k, v = qkv(2, 2, 24, 8)
+@pytest.mark.parametrize("landmarks", [24, 32, 64])
+def test_sequences_of_at_most_m_tokens_get_exact_softmax_attention(landmarks):
+    """n <= m: exact softmax attention at the default 6 pseudo-inverse iterations, to 1e-6, gradients too."""
+    q, k, v = qkv(2, 2, 24, 8, grad=True)
     mask = padding_mask([24, 9], 24)
     exact, _ = masked_softmax_attention(q, k, v, mask[:, None, None, :])
-    out = make(dim=8, num_landmarks=32, pinv_iterations=20)(q, k, v, key_padding_mask=mask).out
-    torch.testing.assert_close(out.transpose(1, 2)[mask], exact.transpose(1, 2)[mask], atol=1e-4, rtol=0)
+    exact = exact.masked_fill(~mask[:, None, :, None], 0.0)
+    out = make(dim=8, num_landmarks=landmarks)(q, k, v, key_padding_mask=mask).out
+    torch.testing.assert_close(out, exact, atol=1e-6, rtol=0)
+    for grad, expected in zip(torch.autograd.grad(out.pow(2).sum(), (q, k, v)),
+                              torch.autograd.grad(exact.pow(2).sum(), (q, k, v))):
+        torch.testing.assert_close(grad, expected, atol=1e-6, rtol=1e-6)
+
+
+def test_the_exact_path_is_chosen_per_sequence_not_per_batch():
+    """A short sequence batched with a long one is still exact; the long one is its Nyström self alone."""
+    module = make(num_landmarks=8, conv_kernel=5)
+    with torch.no_grad():
+        module.conv_weight.normal_()
+    q, k, v = qkv(2, 2, 40, 16, seed=5)
+    mask = padding_mask([40, 6], 40)
+    out = module(q, k, v, key_padding_mask=mask).out
+    long_alone = module(q[:1], k[:1], v[:1]).out
+    short_alone = module(q[1:, :, :6], k[1:, :, :6], v[1:, :, :6]).out
+    torch.testing.assert_close(out[:1], long_alone, atol=1e-6, rtol=0)
+    torch.testing.assert_close(out[1:, :, :6], short_alone, atol=1e-6, rtol=0)
+    assert (out[1, :, 6:] == 0).all()
+    without_skip = make(num_landmarks=8)
+    dense, _ = masked_softmax_attention(q[1:, :, :6], k[1:, :, :6], v[1:, :, :6])
+    torch.testing.assert_close(without_skip(q, k, v, key_padding_mask=mask).out[1:, :, :6], dense, atol=1e-6, rtol=0)
+    nystrom_error = relative_error(without_skip(q[:1], k[:1], v[:1]).out, masked_softmax_attention(q[:1], k[:1], v[:1])[0])
+    assert nystrom_error > 1e-3  # 40 tokens, 8 landmarks: the approximation, not the exact path
 
 
 def test_segments_split_the_real_tokens_of_any_length():

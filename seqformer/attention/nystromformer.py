@@ -7,10 +7,14 @@ the depthwise convolution.
 
 Landmarks Q̃, K̃ (B, H, m, D) are the means of m consecutive segments of the *real* tokens of each
 sequence: with n real tokens, token t (0-based among them) falls in segment ⌊t·m / n⌋, so segments
-hold ⌊n/m⌋ or ⌈n/m⌉ tokens and any n works, divisible by m or not (no internal padding). A
-sequence shorter than m has its n tokens as landmarks (the other m - n are empty and left out of
-every softmax), where the formula is exact softmax attention up to the pseudo-inverse's
-convergence. The pseudo-inverse is the paper's iteration
+hold ⌊n/m⌋ or ⌈n/m⌉ tokens and any n works, divisible by m or not (no internal padding).
+
+A sequence with n ≤ m real tokens gets exact softmax attention, computed directly (as Hugging
+Face's Nyströmformer does when the length equals the landmarks): there every token would be its
+own landmark and the formula equals softmax attention only as far as the pseudo-inverse has
+converged (1.9–9% error at the default 6 iterations). The choice is per sequence, so a sequence's
+output never depends on what it is batched with; longer sequences in the same batch take the
+Nyström path. The pseudo-inverse is the paper's iteration
 Z ← ¼ Z (13 I − A Z (15 I − A Z (7 I − A Z))) from Z₀ = Aᵀ / (‖A‖₁ ‖A‖∞), with the norms of each
 (sequence, head) matrix (the paper takes the batch max, which would couple sequences).
 Padded keys are out of the softmaxes and the landmarks, padded values are zeroed before the
@@ -109,6 +113,21 @@ def depthwise_conv(v: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     return out.view(batch, heads, dim, length).transpose(2, 3)
 
 
+def exact_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, real: torch.Tensor | None) -> torch.Tensor:
+    """Softmax attention (B, H, L, D) of q, k already scaled by D^-1/4 each, over the real keys.
+
+    Only the span up to the last real token of any sequence is computed (the rest is padding), so
+    short sequences in a long padded batch cost O(n²), not O(L²).
+    """
+    if real is None:
+        return _masked_softmax(q @ k.transpose(-1, -2), torch.ones((), dtype=torch.bool, device=q.device)) @ v
+    span = int(real.any(0).nonzero().max()) + 1 if bool(real.any()) else 1
+    out = torch.zeros_like(v)
+    keys = real[:, None, None, :span]  # (B, 1, 1, span)
+    out[:, :, :span] = _masked_softmax(q[:, :, :span] @ k[:, :, :span].transpose(-1, -2), keys) @ v[:, :, :span]
+    return out
+
+
 class NystromAttention(Attention):
     """Nyström approximation of softmax attention with the depthwise-convolution skip on V."""
 
@@ -140,18 +159,33 @@ class NystromAttention(Attention):
             q, k, v = q.to(work) * scale, k.to(work) * scale, v.to(work)
             if real is not None:
                 v = v.masked_fill(~real[:, None, :, None], 0.0)
-            segments = segment_ids(real, batch, length, m, q.device)
-            q_land, valid = segment_means(q, segments, m)  # (B, H, m, D), (B, m)
-            k_land, _ = segment_means(k, segments, m)
-            cols = valid[:, None, None, :]  # (B, 1, 1, m)
-            kernel1 = _masked_softmax(q @ k_land.transpose(-1, -2), cols)  # (B, H, L, m)
-            eye = torch.eye(m, dtype=torch.bool, device=q.device)
-            inner = _masked_softmax(q_land @ k_land.transpose(-1, -2), cols)  # (B, H, m, m)
-            inner = torch.where(valid[:, None, :, None], inner, eye.to(work))  # empty landmarks: identity rows
-            keys = torch.ones(batch, 1, 1, length, dtype=torch.bool, device=q.device) \
-                if real is None else real[:, None, None, :]
-            kernel3 = _masked_softmax(q_land @ k.transpose(-1, -2), keys) * valid[:, None, :, None]  # (B, H, m, L)
-            out = kernel1 @ (iterative_pinv(inner, self.config.pinv_iterations) @ (kernel3 @ v))
+            counts = torch.full((batch,), length, device=q.device) if real is None else real.sum(-1)
+            short = counts <= m  # (B,) sequences that get exact softmax attention
+            if bool(short.all()):
+                out = exact_attention(q, k, v, real)
+            elif not bool(short.any()):
+                out = self._nystrom(q, k, v, real)
+            else:
+                out = torch.zeros_like(v)
+                out[~short] = self._nystrom(q[~short], k[~short], v[~short], real[~short])
+                out[short] = exact_attention(q[short], k[short], v[short], real[short])
             if self.conv_weight is not None:
                 out = out + depthwise_conv(v, self.conv_weight.to(work))
         return AttentionOutput(out=zero_padded_queries(out, real).to(dtype))
+
+    def _nystrom(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, real: torch.Tensor | None) -> torch.Tensor:
+        """The Nyström approximation (B, H, L, D) of scaled q, k (each by D^-1/4) and zero-padded v."""
+        batch, _, length, _ = q.shape
+        m, work = self.config.num_landmarks, q.dtype
+        segments = segment_ids(real, batch, length, m, q.device)
+        q_land, valid = segment_means(q, segments, m)  # (B, H, m, D), (B, m)
+        k_land, _ = segment_means(k, segments, m)
+        cols = valid[:, None, None, :]  # (B, 1, 1, m)
+        kernel1 = _masked_softmax(q @ k_land.transpose(-1, -2), cols)  # (B, H, L, m)
+        eye = torch.eye(m, dtype=torch.bool, device=q.device)
+        inner = _masked_softmax(q_land @ k_land.transpose(-1, -2), cols)  # (B, H, m, m)
+        inner = torch.where(valid[:, None, :, None], inner, eye.to(work))  # empty landmarks: identity rows
+        keys = torch.ones(batch, 1, 1, length, dtype=torch.bool, device=q.device) \
+            if real is None else real[:, None, None, :]
+        kernel3 = _masked_softmax(q_land @ k.transpose(-1, -2), keys) * valid[:, None, :, None]  # (B, H, m, L)
+        return kernel1 @ (iterative_pinv(inner, self.config.pinv_iterations) @ (kernel3 @ v))
