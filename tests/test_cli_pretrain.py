@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -82,3 +83,26 @@ def test_resume_errors(work):
     newest.write_bytes(newest.read_bytes()[:1000])
     line = cli_error("pretrain", "--out", "run", "--resume", "--max-steps", "6")
     assert "step-00000004.pt" in line and "truncated or corrupt" in line and "step-00000002.pt" in line
+
+
+class _Payload:
+    """Unpickling this would run code: it writes a marker file."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.write_text, (Path(self.marker), "ran"))
+
+
+def test_a_checkpoint_holding_objects_is_refused_on_purpose_and_nothing_runs(work):
+    cli_ok("pretrain", "--fasta", "tiny_genome.fa", "--kmer", "3", "--out", "run", "--config", "tiny.yaml",
+           "--max-steps", "2", "--quiet")
+    newest = latest_checkpoint(work / "run")
+    state = torch.load(newest, weights_only=True)
+    marker = work / "payload_ran"
+    torch.save({**state, "rng": _Payload(str(marker))}, newest)
+    line = cli_error("pretrain", "--out", "run", "--resume", "--max-steps", "4")
+    assert "step-00000002.pt" in line and "holds objects seqformer will not unpickle" in line
+    assert "refused on purpose, not because it is damaged" in line and "truncated" not in line
+    assert not marker.exists()

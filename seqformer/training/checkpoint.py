@@ -18,6 +18,7 @@ moment leaves whole checkpoints only; a file cut short by other means is refused
 
 from __future__ import annotations
 
+import pickle
 import re
 import zipfile
 from pathlib import Path
@@ -67,12 +68,24 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
     return Path(path)
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint; InputError naming the file if it is truncated, corrupt or of another format."""
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", *,
+                    mmap: bool = False) -> dict[str, Any]:
+    """Read a checkpoint; InputError naming the file if it is truncated, corrupt, of another format, or
+    holds objects that are not tensors, numbers or plain containers (refused without running them).
+
+    ``mmap=True`` maps the tensors instead of reading them (a cheap whole-file check)."""
     path = Path(path)
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as err:  # truncated zip, bad pickle, I/O: all mean "cannot resume from this file"
+        state = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
+    except pickle.UnpicklingError as err:
+        if "Weights only load failed" in str(err):  # a whole file, refused on purpose
+            found = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
+            what = f" ({found.group(1)})" if found else ""
+            raise InputError(f"checkpoint holds objects seqformer will not unpickle{what}: only tensors, numbers "
+                             "and plain containers are loaded, since unpickling anything else can run code; "
+                             "it was refused on purpose, not because it is damaged", path=path) from None
+        raise _corrupt(path, type(err).__name__) from None
+    except Exception as err:  # truncated zip, I/O: "cannot resume from this file"
         raise _corrupt(path, type(err).__name__) from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise InputError(f"not a seqformer checkpoint of format {CHECKPOINT_FORMAT}", path=path)
@@ -80,7 +93,9 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 
 def verify_checkpoint(path: str | Path) -> Path:
-    """InputError unless ``path`` is a whole archive: every member's CRC is checked, nothing is unpickled."""
+    """InputError unless ``path`` is a whole archive whose objects seqformer loads: every member's CRC is
+    checked, then the state is read with tensors memory-mapped (nothing but tensors and plain containers
+    is ever unpickled)."""
     path = Path(path)
     try:
         with zipfile.ZipFile(path) as archive:
@@ -89,6 +104,7 @@ def verify_checkpoint(path: str | Path) -> Path:
         bad = type(err).__name__
     if bad is not None:
         raise _corrupt(path, f"bad member {bad}" if "/" in bad else bad)
+    load_checkpoint(path, mmap=True)
     return path
 
 
