@@ -10,7 +10,8 @@ from attention_helpers import padding_mask
 from seqformer.analysis import (AttentionMaps, attention_frame, attention_probs, check_extractable, extraction_limit,
                                 head_statistics, letter_attention, sequence_attention)
 from seqformer.analysis.attention import letter_weights
-from seqformer.analysis.plots import plot_heads, plot_layers, position_labels
+from seqformer.figures.attention import plot_heads, plot_layers
+from seqformer.figures.heatmap import position_labels
 from seqformer.attention import masked_softmax_attention
 from seqformer.attention.performer import feature_map
 from seqformer.errors import InputError

@@ -15,7 +15,7 @@ from test_analysis_attention import tiny_encoder
 
 from seqformer.analysis import (amino_acid_attention, attention_correlations, matrix_correlation, random_control,
                                 substitution_matrix)
-from seqformer.analysis.reports import select_sequences
+from seqformer.analysis.maps import select_sequences
 from seqformer.analysis.substitution import AMINO_ACIDS, AminoAcidAttention, batch_landing, compare_with_matrix
 from seqformer.errors import InputError
 from seqformer.models import MaskedLM, MaskedLMConfig
@@ -249,7 +249,7 @@ def test_comparison_figure_has_a_panel_per_comparison_and_the_matrix(tmp_path, m
     import matplotlib.pyplot as plt
     from matplotlib.figure import Figure
 
-    from seqformer.analysis.plots import plot_head_shares, plot_substitution_comparison
+    from seqformer.figures.substitution import plot_head_shares, plot_substitution_comparison
 
     monkeypatch.chdir(tmp_path)
     before = plt.get_fignums()

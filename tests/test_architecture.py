@@ -21,6 +21,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("seqformer.errors",),
     ("seqformer.device",),
     ("seqformer.io",),
+    ("seqformer.figures",),
     ("seqformer.tokenizers",),
     ("seqformer.data",),
     ("seqformer.attention",),

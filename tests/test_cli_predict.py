@@ -15,7 +15,7 @@ from seqformer.cli import app
 from seqformer.io import Genome, read_bed, reverse_complement
 from seqformer.models import EncoderConfig, MaskedLM, MaskedLMConfig
 from seqformer.models.classifier import ClassifierConfig, SequenceClassifier
-from seqformer.models import SequenceClassifier, load_model
+from seqformer.models import load_model
 from seqformer.predict.scorer import classifier_probs
 from seqformer.predict.windows import fit_to_window
 from seqformer.tokenizers import KmerTokenizer

@@ -6,8 +6,9 @@ Axes: B batch, N layers, H heads, L tokens, n letters (bases or residues), A = 2
   LM, classifier) as arrays over tokens or letters, long DataFrames and per-head statistics;
 - :mod:`~seqformer.analysis.substitution`: Vig et al. 2020's comparison of attention with BLOSUM62
   (or another matrix) beside a random control (docs/attention.md);
-- :mod:`~seqformer.analysis.plots`: Figures of those; :mod:`~seqformer.analysis.reports`: the files
-  of ``seqformer attention blosum`` and ``seqformer attention maps``.
+- :mod:`~seqformer.analysis.maps` and :mod:`~seqformer.analysis.reports`: the files of
+  ``seqformer attention maps`` and ``seqformer attention blosum``; their figures are drawn by
+  :mod:`seqformer.figures` (``attention``, ``substitution``).
 """
 
 from seqformer.analysis.attention import (AttentionMaps, attention_frame, attention_probs, check_extractable,

@@ -80,7 +80,7 @@ def maps(
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
 ) -> None:
     """Attention of every layer and head over tokens and letters (arrays, heatmaps, per-head statistics)."""
-    from seqformer.analysis.reports import write_attention_maps
+    from seqformer.analysis.maps import write_attention_maps
 
     files = write_attention_maps(_load(model, device), out, fasta=fasta, record=record, genome=genome,
                                  region=region, max_seqs=max_seqs)

@@ -10,7 +10,6 @@ import typer
 
 from seqformer.cli.app import app, make_app
 from seqformer.device import resolve_device
-from seqformer.errors import InputError
 
 predict_app = make_app("Predict with trained sequence classifiers: genome scans and given windows.")
 app.add_typer(predict_app, name="predict")

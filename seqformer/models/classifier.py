@@ -29,7 +29,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seqformer.errors import InputError
 from seqformer.models.config import EncoderConfig
 from seqformer.models.encoder import INIT_STD, SeqEncoder
 from seqformer.models.pretrained import PretrainedModel
