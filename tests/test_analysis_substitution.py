@@ -76,14 +76,64 @@ def hand_made_batch(seed=0):
 @pytest.mark.parametrize("threshold", [0.0, 0.1])
 def test_the_statistic_equals_a_naive_loop_on_a_hand_made_attention_tensor(threshold):
     probs, ids = hand_made_batch()
-    landing, totals = batch_landing(probs, ids, AA_IDS, threshold)
-    assert landing.shape == (2, 3, 20) and totals.shape == (2, 3)
+    per_landing, per_totals = batch_landing(probs, ids, AA_IDS, threshold)
+    assert per_landing.shape == (2, 2, 3, 20) and per_totals.shape == (2, 2, 3)  # per sequence
+    landing, totals = per_landing.sum(0), per_totals.sum(0)
     comparison = compare_with_matrix(AminoAcidAttention(threshold, landing, totals), substitution_matrix(),
-                                     min_head_weight=0.0)
+                                     min_head_weight=0.0, min_heads=2)
     r, pairs, heads = naive_statistic(probs.numpy(), ids.tolist(), threshold, substitution_matrix())
     assert comparison.heads_used == heads == 6
     assert comparison.pairs_used == pairs and pairs > 100
     assert comparison.pearson_r == pytest.approx(r, abs=1e-9)
+
+
+def test_fewer_kept_heads_than_the_minimum_leave_r_undefined_never_plus_minus_one():
+    """Over 2 heads every pair correlation is ±1: below min_heads the pairs are NaN and r is None, with the reason."""
+    probs, ids = hand_made_batch()
+    landing, totals = (part.sum(0) for part in batch_landing(probs, ids, AA_IDS, 0.0))
+    two = AminoAcidAttention(0.0, landing[:1, :2], totals[:1, :2])  # 2 heads
+    raw = attention_correlations(two.shares(0.0)).to_numpy()
+    assert set(np.round(np.abs(raw[np.isfinite(raw)]), 9)) == {1.0}  # what a 2-head statistic would show
+    comparison = compare_with_matrix(two, substitution_matrix(), min_head_weight=0.0, min_heads=3)
+    assert comparison.pearson_r is None and comparison.pairs_used == 0
+    assert comparison.undefined.startswith("2 heads kept, fewer than the 3 needed")
+    assert np.isnan(comparison.correlations.to_numpy()).all()
+    assert comparison.summary()["undefined"] == comparison.undefined
+
+
+def test_enrichment_is_zero_for_a_head_that_attends_like_the_background():
+    from seqformer.analysis.substitution import enrichment
+
+    background = pd.Series(np.full(20, 0.05), index=list(AMINO_ACIDS))
+    shares = pd.DataFrame([np.full(20, 0.05), np.r_[0.1, np.zeros(18), 0.9]], columns=list(AMINO_ACIDS))
+    out = enrichment(shares, background)
+    assert np.allclose(out.iloc[0], 0.0)
+    assert out.iloc[1]["A"] == pytest.approx(1.0) and out.iloc[1]["Y"] == pytest.approx(np.log2(18))
+    assert np.isnan(out.iloc[1]["C"])  # a share of 0: undefined, not -inf
+
+
+def test_bootstrap_resamples_whole_sequences():
+    """Counting every sequence once gives the totals back; the interval is seeded and brackets r."""
+    from seqformer.analysis.substitution import bootstrap_interval
+
+    probs, ids = hand_made_batch()
+    per = batch_landing(probs, ids, AA_IDS, 0.0)
+    summed = AminoAcidAttention(0.0, per[0].sum(0), per[1].sum(0), per)
+    once = summed.resampled(np.ones(2))
+    np.testing.assert_allclose(once.landing, summed.landing)
+    np.testing.assert_allclose(summed.resampled(np.array([2.0, 0.0])).totals, 2 * per[1][0])
+    kwargs = {"min_head_weight": 0.0, "min_heads": 2, "replicates": 50, "seed": 3}
+    interval = bootstrap_interval(summed, substitution_matrix(), **kwargs)
+    assert interval == bootstrap_interval(summed, substitution_matrix(), **kwargs)
+    r = compare_with_matrix(summed, substitution_matrix(), min_head_weight=0.0, min_heads=2).pearson_r
+    assert interval[0] <= r <= interval[1]
+
+
+def test_group_order_is_the_twenty_amino_acids():
+    from seqformer.analysis.substitution import GROUP_ORDER
+
+    assert sorted(GROUP_ORDER) == sorted(AMINO_ACIDS) and len(GROUP_ORDER) == 20
+    assert "".join(GROUP_ORDER).startswith("AVLIMFWY")
 
 
 def test_heads_below_the_minimum_weight_are_left_out_and_constant_vectors_are_undefined():
@@ -155,7 +205,8 @@ def test_blosum_cli_writes_the_summary_matrices_and_figure(models, data_dir, tmp
     out = tmp_path / "blosum"
     printed = json.loads(cli_ok("attention", "blosum", "--model", models / "dense", "--fasta",
                                 data_dir / "training" / "tiny_proteins.fa", "--out", out, "--max-seqs", 10,
-                                "--min-head-weight", 1, "--threshold", 0.02, "--device", "cpu"))
+                                "--min-head-weight", 1, "--threshold", 0.02, "--min-heads", 2, "--bootstrap", 20,
+                                "--device", "cpu"))
     summary = json.loads((out / "summary.json").read_text())
     assert summary == printed
     assert summary["matrix"] == "BLOSUM62" and summary["n_sequences"] == 10 and summary["n_residues"] == 360
@@ -178,10 +229,10 @@ def test_blosum_cli_says_when_no_head_passes_the_threshold(models, data_dir, tmp
     out = tmp_path / "blosum"
     line = cli_error("attention", "blosum", "--model", models / "dense", "--fasta",
                      data_dir / "training" / "tiny_proteins.fa", "--out", out, "--max-seqs", 10,
-                     "--min-head-weight", 1, "--threshold", 0.1, "--device", "cpu")
+                     "--min-head-weight", 1, "--threshold", 0.1, "--min-heads", 2, "--device", "cpu")
     summary = json.loads((out / "summary.json").read_text())
     assert summary["pearson_r"] is None and summary["heads_used"] == 0
-    assert "pearson_r is undefined at --threshold 0.1 and --min-head-weight 1: 0 heads" in line
+    assert "pearson_r is undefined at --threshold 0.1, --min-head-weight 1 and --min-heads 2: 0 heads kept" in line
     assert f"(θ = 0: r = {summary['unthresholded']['pearson_r']:.3f}) in comparison.png" in line
     assert "lower --threshold or --min-head-weight" in line and (out / "comparison.png").is_file()
 
@@ -247,20 +298,35 @@ def test_maps_cli_on_a_genome_region_and_a_fasta(models, data_dir, tmp_path):
 
 def test_comparison_figure_has_a_panel_per_comparison_and_the_matrix(tmp_path, monkeypatch):
     import matplotlib.pyplot as plt
+    from figure_checks import check_figure
     from matplotlib.figure import Figure
 
-    from seqformer.figures.substitution import plot_head_shares, plot_substitution_comparison
+    from seqformer.analysis.substitution import AA_GROUPS, GROUP_ORDER, enrichment
+    from seqformer.figures.substitution import (plot_head_enrichment, plot_head_shares,
+                                                plot_substitution_comparison, standardised)
 
     monkeypatch.chdir(tmp_path)
     before = plt.get_fignums()
     probs, ids = hand_made_batch()
-    summed = AminoAcidAttention(0.0, *batch_landing(probs, ids, AA_IDS, 0.0))
-    comparison = compare_with_matrix(summed, substitution_matrix(), min_head_weight=0.0)
-    fig = plot_substitution_comparison({"model": comparison, "again": comparison}, substitution_matrix(),
-                                       matrix_name="BLOSUM62")
+    summed = AminoAcidAttention(0.0, *(part.sum(0) for part in batch_landing(probs, ids, AA_IDS, 0.0)))
+    comparison = compare_with_matrix(summed, substitution_matrix(), min_head_weight=0.0, min_heads=2)
+    undefined = compare_with_matrix(summed, substitution_matrix(), min_head_weight=0.0, min_heads=50)
+    fig = plot_substitution_comparison({"model": comparison, "too few heads": undefined}, substitution_matrix(),
+                                       matrix_name="BLOSUM62", groups=AA_GROUPS)
+    check_figure(fig)
     heatmaps = [ax for ax in fig.axes if ax.get_title()]
     assert isinstance(fig, Figure) and len(heatmaps) == 3
     assert f"r = {comparison.pearson_r:.3f}" in heatmaps[0].get_title() and "BLOSUM62" in heatmaps[2].get_title()
-    assert [t.get_text() for t in heatmaps[2].get_xticklabels()] == list(AMINO_ACIDS)
-    assert isinstance(plot_head_shares(comparison.shares), Figure)
+    assert "r undefined" in heatmaps[1].get_title() and np.isnan(heatmaps[1].images[0].get_array().filled(np.nan)).all()
+    assert any("6 heads kept, fewer than the 50" in t.get_text() for t in heatmaps[1].texts)
+    assert [t.get_text() for t in heatmaps[2].get_xticklabels()] == list(GROUP_ORDER)
+    # one scale: each panel is the z-score of its own off-diagonal cells (r is unchanged by that)
+    z = standardised(substitution_matrix().loc[list(GROUP_ORDER), list(GROUP_ORDER)].to_numpy())
+    np.testing.assert_allclose(heatmaps[2].images[0].get_array().filled(np.nan), z, equal_nan=True)
+    assert np.nanmean(z) == pytest.approx(0.0, abs=1e-12) and np.nanstd(z) == pytest.approx(1.0)
+    background = pd.Series(np.full(20, 0.05), index=list(AMINO_ACIDS))
+    check_figure(plot_head_shares(comparison.shares))
+    enriched = plot_head_enrichment(enrichment(comparison.shares, background), background, groups=AA_GROUPS,
+                                    title="tiny model")
+    check_figure(enriched, unlabelled=("",))  # the background strip (untitled) shares the x axis below it
     assert plt.get_fignums() == before and not list(tmp_path.iterdir())

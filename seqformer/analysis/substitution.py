@@ -18,7 +18,19 @@ Over a set of protein sequences (docs/attention.md says the same with the reason
    attends to, or a single kept head).
 4. r: the Pearson correlation of the 190 pairs a < b of that matrix with the substitution
    matrix's scores S(a, b) (BLOSUM62 by default); undefined pairs are left out (``pairs_used``),
-   and r is None when fewer than 3 pairs remain.
+   and r is None when fewer than 3 pairs remain — or when fewer than ``min_heads`` heads are kept
+   (:data:`DEFAULT_MIN_HEADS`): over 2 heads every pair correlation is exactly ±1, over a handful
+   it is mostly noise, so r would mean nothing. ``undefined`` says why.
+5. A 95% interval for r: the sequences are resampled with replacement (``bootstrap`` times,
+   seeded) and steps 2-4 repeated on the resampled sums; the 2.5th and 97.5th percentiles of the
+   defined replicates (``r_interval``; None when fewer than half are defined).
+
+Per-head shares are also given as enrichment over the background: log2 of the share over the
+frequency of that amino acid among all residue keys of the set (a head attending uniformly has
+shares equal to the background, enrichment 0), so a head's preference is not confused with how
+common a residue is (L ≈ 10%, W ≈ 1%). Figures order the amino acids by physicochemical group
+(:data:`AA_GROUPS`: aliphatic, aromatic, polar, positive, negative, special), where BLOSUM62's
+hydrophobic and aromatic blocks show.
 
 The control is the same statistic for a freshly initialised model of the same class and config
 (same shape; BigBird patterns and Performer projections, which come from the config's seed, are
@@ -45,16 +57,32 @@ from seqformer.tokenizers.protein import STANDARD_AMINO_ACIDS
 DEFAULT_MATRIX = "BLOSUM62"
 DEFAULT_THRESHOLD = 0.1  # attention weights at or below this are ignored (Vig et al.'s code: --min-attn .1)
 DEFAULT_MIN_HEAD_WEIGHT = 100.0  # heads with less kept attention over the set are left out (Vig et al.: 100)
+DEFAULT_MIN_HEADS = 10  # fewer kept heads: pair correlations are too few points to mean anything; r undefined
+DEFAULT_BOOTSTRAP = 200  # resamples of the sequences for r's 95% interval (0 = none)
 AMINO_ACIDS = tuple(STANDARD_AMINO_ACIDS)  # the A = 20 letters, alphabetical
+#: Physicochemical groups, in the order figures draw the amino acids.
+AA_GROUPS = (("aliphatic", "AVLIM"), ("aromatic", "FWY"), ("polar", "STNQ"), ("positive", "KRH"),
+             ("negative", "DE"), ("special", "CGP"))
+GROUP_ORDER = tuple(letter for _, letters in AA_GROUPS for letter in letters)
 
 
 @dataclass(frozen=True)
 class AminoAcidAttention:
-    """Kept attention (weights above ``threshold``) of every head, summed over a set of sequences."""
+    """Kept attention (weights above ``threshold``) of every head, summed over a set of sequences.
+
+    ``per_sequence`` keeps each sequence's own sums (S, N, H, A) and (S, N, H), for resampling.
+    """
 
     threshold: float  # θ: weights α ≤ θ were dropped
     landing: np.ndarray  # (N, H, A) kept attention whose key (attended-to residue) is each amino acid
     totals: np.ndarray  # (N, H) kept attention between residue tokens (any letter)
+    per_sequence: tuple[np.ndarray, np.ndarray] | None = None  # (S, N, H, A) landing, (S, N, H) totals
+
+    def resampled(self, counts: np.ndarray) -> AminoAcidAttention:
+        """The sums with sequence s counted ``counts[s]`` times (a bootstrap replicate)."""
+        landing, totals = self.per_sequence
+        return AminoAcidAttention(self.threshold, np.einsum("s,snha->nha", counts, landing),
+                                  np.einsum("s,snh->nh", counts, totals))
 
     def shares(self, min_head_weight: float = DEFAULT_MIN_HEAD_WEIGHT) -> pd.DataFrame:
         """(K', A) share of each kept head's attention landing on each amino acid; index (layer, head).
@@ -77,7 +105,7 @@ def _amino_acid_ids(tokenizer) -> np.ndarray:
 
 def batch_landing(probs: torch.Tensor, input_ids: torch.Tensor, aa_ids: torch.Tensor,
                   threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """Kept attention of one batch: (landing (N, H, A), totals (N, H)) float64.
+    """Kept attention of each sequence of one batch: (landing (B, N, H, A), totals (B, N, H)) float64.
 
     Args:
         probs: (B, N, H, L, L) attention of query token i to key token j.
@@ -90,7 +118,7 @@ def batch_landing(probs: torch.Tensor, input_ids: torch.Tensor, aa_ids: torch.Te
     kept = torch.where(pairs & (probs > threshold), probs, 0.0)  # (B, N, H, L, L)
     on_key = kept.sum(3).double()  # (B, N, H, L): kept attention landing on each key token
     letter = (input_ids[..., None] == aa_ids).double()  # (B, L, A) one-hot key letters
-    return torch.einsum("bnhl,bla->nha", on_key, letter).numpy(), on_key.sum((0, 3)).numpy()
+    return torch.einsum("bnhl,bla->bnha", on_key, letter).numpy(), on_key.sum(3).numpy()
 
 
 def amino_acid_attention(model: nn.Module, sequences: Sequence[str], *,
@@ -112,15 +140,39 @@ def amino_acid_attention(model: nn.Module, sequences: Sequence[str], *,
     check_extractable(model)
     if not sequences:
         raise InputError("no sequence to analyse")
-    sums = [[0.0, 0.0] for _ in thresholds]
+    parts: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in thresholds]
     order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
     for start in range(0, len(order), batch_size):
         batch = tokenizer.batch_encode([sequences[i] for i in order[start:start + batch_size]])
         probs = torch.from_numpy(attention_probs(model, batch))  # (B, N, H, L, L) float32
-        for total, theta in zip(sums, thresholds):
-            landing, totals = batch_landing(probs, batch.input_ids, aa_ids, theta)
-            total[0], total[1] = total[0] + landing, total[1] + totals
-    return [AminoAcidAttention(float(theta), landing, totals) for (landing, totals), theta in zip(sums, thresholds)]
+        for found, theta in zip(parts, thresholds):
+            found.append(batch_landing(probs, batch.input_ids, aa_ids, theta))
+    back = np.argsort(order)  # per-sequence arrays in the input order
+    out = []
+    for found, theta in zip(parts, thresholds):
+        landing = np.concatenate([p[0] for p in found])[back]  # (S, N, H, A)
+        totals = np.concatenate([p[1] for p in found])[back]  # (S, N, H)
+        out.append(AminoAcidAttention(float(theta), landing.sum(0), totals.sum(0), (landing, totals)))
+    return out
+
+
+def background_frequencies(model: nn.Module, sequences: Sequence[str]) -> pd.Series:
+    """(A,) frequency of each amino acid among all residue tokens of ``sequences`` (any letter counts in the total)."""
+    aa_ids = _amino_acid_ids(model.tokenizer)
+    counts, residues = np.zeros(len(AMINO_ACIDS)), 0
+    for seq in sequences:
+        ids = np.asarray(model.tokenizer.encode(seq, add_special_tokens=False))
+        residues += int((ids > MASK_ID).sum())
+        counts += (ids[:, None] == aa_ids[None, :]).sum(0)
+    return pd.Series(counts / max(residues, 1), index=list(AMINO_ACIDS), name="background")
+
+
+def enrichment(shares: pd.DataFrame, background: pd.Series) -> pd.DataFrame:
+    """(K', A) log2(share / background frequency); NaN where either is 0 (undefined, not -inf)."""
+    ratio = shares.to_numpy(dtype=float) / background.reindex(shares.columns).to_numpy(dtype=float)[None, :]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        values = np.where((ratio > 0) & np.isfinite(ratio), np.log2(np.where(ratio > 0, ratio, 1.0)), np.nan)
+    return pd.DataFrame(values, index=shares.index, columns=shares.columns)
 
 
 def attention_correlations(shares: pd.DataFrame) -> pd.DataFrame:
@@ -175,6 +227,9 @@ class MatrixComparison:
     correlations: pd.DataFrame  # (A, A) Pearson correlation of amino-acid pairs over the kept heads
     pearson_r: float | None  # r against the matrix; None when undefined
     pairs_used: int  # defined off-diagonal pairs (at most 190)
+    undefined: str | None = None  # why pearson_r is None (None when it is defined)
+    r_interval: tuple[float, float] | None = None  # 95% bootstrap interval over sequences (None: not computed/undefined)
+    min_heads: int = DEFAULT_MIN_HEADS  # kept heads needed for r
 
     @property
     def heads_used(self) -> int:
@@ -182,17 +237,53 @@ class MatrixComparison:
         return len(self.shares)
 
     def summary(self) -> dict:
-        """``pearson_r``, ``pairs_used``, ``heads_used``."""
-        return {"pearson_r": self.pearson_r, "pairs_used": self.pairs_used, "heads_used": self.heads_used}
+        """``pearson_r``, its 95% interval, ``undefined`` (why not), ``pairs_used``, ``heads_used``."""
+        return {"pearson_r": self.pearson_r,
+                "pearson_r_95ci": None if self.r_interval is None else list(self.r_interval),
+                "undefined": self.undefined, "pairs_used": self.pairs_used, "heads_used": self.heads_used}
+
+
+def _r_and_reason(shares: pd.DataFrame, matrix: pd.DataFrame, min_heads: int
+                  ) -> tuple[pd.DataFrame, float | None, int, str | None]:
+    """(pair correlations, r, pairs used, why r is undefined) of one set of kept-head shares."""
+    correlations = attention_correlations(shares)
+    if len(shares) < min_heads:
+        correlations = correlations * np.nan  # a handful of points: not shown as ±1 either
+        return correlations, None, 0, (f"{len(shares)} heads kept, fewer than the {min_heads} needed "
+                                       "(pair correlations over so few heads are ±1 or noise)")
+    r, pairs = matrix_correlation(correlations, matrix)
+    return correlations, r, pairs, None if r is not None else f"only {pairs} amino-acid pairs defined (3 needed)"
 
 
 def compare_with_matrix(attention: AminoAcidAttention, matrix: pd.DataFrame, *,
-                        min_head_weight: float = DEFAULT_MIN_HEAD_WEIGHT) -> MatrixComparison:
-    """Steps 3-4 of the module docstring for one model's summed attention."""
+                        min_head_weight: float = DEFAULT_MIN_HEAD_WEIGHT, min_heads: int = DEFAULT_MIN_HEADS,
+                        bootstrap: int = 0, seed: int = 0) -> MatrixComparison:
+    """Steps 3-5 of the module docstring for one model's summed attention."""
     shares = attention.shares(min_head_weight)
-    correlations = attention_correlations(shares)
-    r, pairs = matrix_correlation(correlations, matrix)
-    return MatrixComparison(attention.threshold, int(attention.totals.size), shares, correlations, r, pairs)
+    correlations, r, pairs, undefined = _r_and_reason(shares, matrix, min_heads)
+    interval = None
+    if r is not None and bootstrap and attention.per_sequence is not None:
+        interval = bootstrap_interval(attention, matrix, min_head_weight=min_head_weight, min_heads=min_heads,
+                                      replicates=bootstrap, seed=seed)
+    return MatrixComparison(attention.threshold, int(attention.totals.size), shares, correlations, r, pairs,
+                            undefined, interval, min_heads)
+
+
+def bootstrap_interval(attention: AminoAcidAttention, matrix: pd.DataFrame, *, min_head_weight: float,
+                       min_heads: int, replicates: int, seed: int = 0) -> tuple[float, float] | None:
+    """95% percentile interval of r over sequence resamples (None when fewer than half are defined)."""
+    sequences = attention.per_sequence[1].shape[0]
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(replicates):
+        counts = rng.multinomial(sequences, np.full(sequences, 1.0 / sequences)).astype(np.float64)
+        _, r, _, _ = _r_and_reason(attention.resampled(counts).shares(min_head_weight), matrix, min_heads)
+        if r is not None:
+            values.append(r)
+    if len(values) < replicates / 2:
+        return None
+    low, high = np.percentile(values, [2.5, 97.5])
+    return float(low), float(high)
 
 
 def random_control(model: nn.Module, seed: int = 0) -> nn.Module:
@@ -221,6 +312,12 @@ class SubstitutionAnalysis:
     control: MatrixComparison  # the random control at θ
     learned_unthresholded: MatrixComparison  # the model at θ = 0
     control_unthresholded: MatrixComparison  # the control at θ = 0
+    background: pd.Series | None = None  # (A,) amino-acid frequencies among the residues (enrichment's baseline)
+    bootstrap: int = 0  # resamples behind the intervals
+
+    def enrichment(self) -> pd.DataFrame:
+        """(K', A) log2 enrichment of the kept heads' shares (the model at θ) over the background."""
+        return enrichment(self.learned.shares, self.background)
 
     def panels(self) -> dict[str, MatrixComparison]:
         """What the report's figure shows: the model at θ and at θ = 0 (once when θ = 0), the control at θ = 0."""
@@ -232,10 +329,14 @@ class SubstitutionAnalysis:
 
     def summary(self) -> dict:
         """The JSON-ready numbers: ``pearson_r``, ``control_pearson_r``, ``n_sequences``, ``matrix``, ..."""
-        out = {"matrix": self.matrix_name, "pearson_r": self.learned.pearson_r,
-               "control_pearson_r": self.control.pearson_r, "n_sequences": self.n_sequences,
+        learned, control = self.learned.summary(), self.control.summary()
+        out = {"matrix": self.matrix_name, "pearson_r": learned["pearson_r"],
+               "pearson_r_95ci": learned["pearson_r_95ci"], "undefined": learned["undefined"],
+               "control_pearson_r": control["pearson_r"], "control_pearson_r_95ci": control["pearson_r_95ci"],
+               "control_undefined": control["undefined"], "n_sequences": self.n_sequences,
                "n_residues": self.n_residues, "threshold": self.learned.threshold,
-               "min_head_weight": self.min_head_weight, "heads": self.learned.heads,
+               "min_head_weight": self.min_head_weight, "min_heads": self.learned.min_heads,
+               "bootstrap": self.bootstrap, "heads": self.learned.heads,
                "heads_used": self.learned.heads_used, "pairs_used": self.learned.pairs_used,
                "control_heads_used": self.control.heads_used, "control_pairs_used": self.control.pairs_used,
                "control_seed": self.control_seed}
@@ -248,8 +349,13 @@ class SubstitutionAnalysis:
 def substitution_analysis(model: nn.Module, sequences: Sequence[str], *, matrix: str = DEFAULT_MATRIX,
                           threshold: float = DEFAULT_THRESHOLD,
                           min_head_weight: float = DEFAULT_MIN_HEAD_WEIGHT, control_seed: int = 0,
-                          batch_size: int = 8, source: str | Path | None = None) -> SubstitutionAnalysis:
+                          batch_size: int = 8, source: str | Path | None = None,
+                          min_heads: int = DEFAULT_MIN_HEADS, bootstrap: int = DEFAULT_BOOTSTRAP,
+                          bootstrap_seed: int = 0) -> SubstitutionAnalysis:
     """Vig et al.'s comparison of ``model``'s attention on ``sequences`` with a substitution matrix.
+
+    ``min_heads`` kept heads are needed for r; ``bootstrap`` resamples of the sequences (seeded by
+    ``bootstrap_seed``) give its 95% interval (module docstring).
 
     Raises InputError for a model that is not a protein model or has no attention maps, a bad
     matrix name, a threshold outside [0, 1), or sequences without any standard amino acid (the
@@ -257,6 +363,10 @@ def substitution_analysis(model: nn.Module, sequences: Sequence[str], *, matrix:
     """
     if not 0.0 <= threshold < 1.0:
         raise InputError(f"the attention threshold must be in [0, 1), got {threshold}")
+    if min_heads < 2:
+        raise InputError(f"--min-heads must be at least 2 (a correlation over heads needs two), got {min_heads}")
+    if bootstrap < 0:
+        raise InputError(f"--bootstrap must be 0 or more, got {bootstrap}")
     scores = substitution_matrix(matrix)
     aa_ids = _amino_acid_ids(model.tokenizer)
     check_extractable(model)
@@ -268,7 +378,9 @@ def substitution_analysis(model: nn.Module, sequences: Sequence[str], *, matrix:
     learned = amino_acid_attention(model, sequences, thresholds=thresholds, batch_size=batch_size)
     control = amino_acid_attention(random_control(model, control_seed), sequences, thresholds=thresholds,
                                    batch_size=batch_size)
-    compare = [compare_with_matrix(summed, scores, min_head_weight=min_head_weight)
+    compare = [compare_with_matrix(summed, scores, min_head_weight=min_head_weight, min_heads=min_heads,
+                                   bootstrap=bootstrap, seed=bootstrap_seed)
                for summed in (*learned, *control)]
     return SubstitutionAnalysis(matrix, scores, len(sequences), int(sum(len(row) for row in ids)),
-                                float(min_head_weight), control_seed, compare[0], compare[2], compare[1], compare[3])
+                                float(min_head_weight), control_seed, compare[0], compare[2], compare[1], compare[3],
+                                background_frequencies(model, sequences), bootstrap)

@@ -62,9 +62,7 @@ def figure(width: float, height: float) -> Figure:
 
 def cmap(name: str) -> Colormap:
     """A copy of colour map ``name`` that draws NaN in :data:`NAN_COLOUR`."""
-    colours = matplotlib.colormaps[name].copy()
-    colours.set_bad(NAN_COLOUR)
-    return colours
+    return matplotlib.colormaps[name].with_extremes(bad=NAN_COLOUR)
 
 
 def colorbar(fig: Figure, mappable, ax, label: str, **options):
