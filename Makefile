@@ -7,7 +7,7 @@ STAMP := $(VENV)/.seqformer-installed
 DEMO := data_prep/demo
 DEMO_OUT ?= demo_out
 
-.PHONY: install demo test docs bench-tokenize gpu-prep clean
+.PHONY: install demo test docs figures bench-tokenize gpu-prep clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ test: install
 
 docs: install
 	$(PY) -m seqformer.cli.reference > docs/cli.md
+
+# docs/figures.md: every figure the CLI and the notebooks draw on the demo data (runs the demo first).
+figures: demo
+	$(PY) docs/gallery.py --demo $(DEMO_OUT) --out docs/figures
 
 # GPU checks (docs/benchmarks.md, "GPU checks"): run here, then carry .whl and .gpu-data to the lent GPU
 # machine (Python 3.12, torch, no internet), whose image lacks these packages.

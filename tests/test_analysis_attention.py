@@ -207,10 +207,89 @@ def test_plots_return_figures_without_side_effects(tmp_path, monkeypatch):
     before = plt.get_fignums()
     maps = sequence_attention(tiny_encoder("dense"), PROTEINS[0], "p")
     fig = plot_heads(maps, 1)
-    assert isinstance(fig, Figure) and len([ax for ax in fig.axes if ax.get_visible()]) == 2
-    labels = [t.get_text() for t in fig.axes[0].get_xticklabels()]
-    assert labels == list(PROTEINS[0])  # letters on the axes
+    assert isinstance(fig, Figure) and len([ax for ax in fig.axes if ax.images]) == 2
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert labels == ["M1", "R10", "S20"]  # residue letters, numbered every 10
     assert isinstance(plot_layers(maps, 0), Figure)
     assert plt.get_fignums() == before and not list(tmp_path.iterdir())
     ticks, names = position_labels(list("ACGT" * 50))
     assert len(names) <= 64 and names[1] == "4:A" and ticks[0] == 0.5
+
+
+@pytest.fixture(scope="module")
+def protein_model(tmp_path_factory):
+    """A tiny protein masked LM folder whose attention-extraction limit is 64 tokens (62 residues)."""
+    folder = tmp_path_factory.mktemp("maps_models") / "tiny_protein"
+    encoder = tiny_encoder("dense")
+    MaskedLM(MaskedLMConfig(encoder.config), tokenizer=encoder.tokenizer).save_pretrained(folder)
+    return folder
+
+
+def run_maps(*args):
+    from helpers import runner
+
+    from seqformer.cli import app
+
+    return runner.invoke(app, ["attention", "maps", *map(str, args), "--device", "cpu"])
+
+
+def test_maps_cli_skips_records_over_the_limit_and_counts_them(protein_model, tmp_path):
+    import json
+
+    fasta = tmp_path / "mixed.fa"
+    fasta.write_text(f">short1\n{PROTEINS[0]}\n>too_long\n{'MKV' * 30}\n>short2\n{PROTEINS[1]}\n>short3\nMKVL\n")
+    out = tmp_path / "maps"
+    result = run_maps("--model", protein_model, "--fasta", fasta, "--max-seqs", 2, "--out", out)
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.stdout)
+    warnings = result.stderr.strip().splitlines()
+    assert warnings == [f"warning: skipped 1 record longer than the attention-extraction limit of 64 tokens "
+                        f"(named in {out / 'summary.json'})"]
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(["heads.tsv", "summary.json"] + [f"{stem}.{ext}" for stem in ("short1", "short2")
+                                                            for ext in ("npz", "layer0.png", "layer0.svg",
+                                                                        "layer1.png", "layer1.svg")])
+    assert printed["skipped"] == 1 and len(printed["files"]) == len(names)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["skipped_too_long"] == [{"name": "too_long", "tokens": 92}] and summary["limit_tokens"] == 64
+    assert [s["name"] for s in summary["sequences"]] == ["short1", "short2"] and summary["model"] == "tiny_protein"
+    assert sorted(summary["files"]) == names and summary["scale"] == "per head"
+    assert (out / "short1.layer0.svg").read_text().lstrip().startswith("<?xml")
+
+
+def test_maps_cli_with_every_record_too_long_is_one_line_exit_2(protein_model, tmp_path):
+    from helpers import cli_error
+
+    fasta = tmp_path / "long.fa"
+    fasta.write_text(f">a\n{'MKV' * 30}\n>b\n{'MKV' * 40}\n")
+    line = cli_error("attention", "maps", "--model", protein_model, "--fasta", fasta, "--out", tmp_path / "o",
+                     "--device", "cpu")
+    assert "all 2 records are longer than the attention-extraction limit of 64 tokens (the shortest has 92)" in line
+    assert not (tmp_path / "o").exists()
+    line = cli_error("attention", "maps", "--model", protein_model, "--fasta", fasta, "--record", "b", "--out",
+                     tmp_path / "o", "--device", "cpu")
+    assert "record 'b'" in line and "122 tokens is longer than the attention-extraction limit of 64" in line
+    line = cli_error("attention", "maps", "--model", protein_model, "--fasta", fasta, "--tss", 5, "--out",
+                     tmp_path / "o", "--device", "cpu")
+    assert "--tss is a position on the --region's contig" in line
+
+
+def test_maps_cli_on_a_region_with_a_tss_and_shared_scale(tmp_path, data_dir):
+    import json
+
+    folder = tmp_path / "dna_model"
+    dna = tiny_encoder("bigbird", tokenizer=KmerTokenizer(k=3, stride=1), max_length=128)
+    MaskedLM(MaskedLMConfig(dna.config), tokenizer=dna.tokenizer).save_pretrained(folder)
+    genome = data_dir / "promoters" / "genome.fa"
+    out = tmp_path / "maps"
+    result = run_maps("--model", folder, "--genome", genome, "--region", "chr20:101-160", "--tss", 150,
+                      "--shared-scale", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["tss_offset"] == 49 and summary["skipped"] == 0 and summary["scale"].startswith("shared")
+    assert (out / "chr20_101-160.layer1.png").read_bytes()[:4] == b"\x89PNG"
+    for position in (100, 161):
+        result = run_maps("--model", folder, "--genome", genome, "--region", "chr20:101-160", "--tss", position,
+                          "--out", tmp_path / "bad")
+        assert result.exit_code == 2 and "outside the region chr20:101-160" in result.stderr

@@ -274,8 +274,9 @@ def test_maps_cli_on_a_genome_region_and_a_fasta(models, data_dir, tmp_path):
     files = json.loads(cli_ok("attention", "maps", "--model", models / "dna", "--genome", genome,
                               "--region", "chr20:101-160", "--out", out, "--device", "cpu"))["files"]
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        ["chr20_101-160.npz", "chr20_101-160.layer0.png", "chr20_101-160.layer1.png", "heads.tsv"])
-    assert len(files) == 4
+        ["chr20_101-160.npz", "chr20_101-160.layer0.png", "chr20_101-160.layer0.svg", "chr20_101-160.layer1.png",
+         "chr20_101-160.layer1.svg", "heads.tsv", "summary.json"])
+    assert len(files) == 7
     arrays = np.load(out / "chr20_101-160.npz")
     assert arrays["tokens"].shape == (2, 2, 60, 60) and arrays["letters"].shape == (2, 2, 60, 60)
     assert str(arrays["seq"]) and len(str(arrays["seq"])) == 60 and arrays["token_labels"][0] == "[CLS]"

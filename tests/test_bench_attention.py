@@ -6,6 +6,7 @@ import dataclasses
 import json
 
 import pytest
+from figure_checks import check_figure
 from matplotlib.figure import Figure
 from typer.testing import CliRunner
 
@@ -31,8 +32,9 @@ def test_timeout_is_reported_and_longer_lengths_are_not_run():
     assert [row.status for row in rows] == ["timeout", "timeout"]
     assert rows[1].detail == "not run: timeout at L=64"
     figure = bench.plot_benchmark(rows)  # an implementation with no "ok" row is still in the legend
-    assert isinstance(figure, Figure) and "dense (timeout at 64, timeout at 128)" in [
-        text.get_text() for text in figure.axes[0].get_legend().get_texts()]
+    assert isinstance(figure, Figure) and "dense\ntimeout from 64" in [
+        text.get_text() for text in figure.legends[0].get_texts()]
+    check_figure(figure)
 
 
 def test_worker_turns_failures_into_rows(monkeypatch):
@@ -68,7 +70,62 @@ def test_cli_rows_json_and_plot_with_a_missing_peer(tmp_path, missing_peer, monk
             assert row["seconds"] > 0 and row["peak_mb"] > 0 and row["peak_gpu_mb"] is None  # CPU run
     assert payload["settings"]["hidden_size"] == 32 and payload["settings"]["repeats"] == 1
     assert payload["machine"]["torch"]
-    assert plot.read_bytes()[:4] == b"\x89PNG"
+    assert plot.read_bytes()[:4] == b"\x89PNG" and plot.with_suffix(".svg").read_text().lstrip().startswith("<?xml")
+
+
+def _rows(impls, lengths, failed=()):
+    """Made-up rows: time growing with L; ``failed`` (impl, status) pairs fail from the second length on
+    ("unavailable" at every length)."""
+    rows = []
+    for index, impl in enumerate(impls):
+        for position, length in enumerate(lengths):
+            status = dict(failed).get(impl, "ok")
+            status = status if position or status == "unavailable" else "ok"
+            rows.append(bench.BenchRow(impl, length, 0.01 * (index + 1) * length / 512 if status == "ok" else None,
+                                       100.0 if status == "ok" else None, status))
+    return rows
+
+
+def _texts(figure):
+    from matplotlib.text import Text
+
+    return [text.get_text() for text in figure.findobj(Text) if text.get_visible()]
+
+
+def test_plot_ticks_are_plain_numbers_peers_are_dashed_and_the_caption_says_where_it_ran():
+    rows = _rows(["dense", "bigbird", "hf-bigbird", "performer-pytorch"], [512, 1024, 2048, 4096],
+                 failed=[("dense", "oom"), ("performer-pytorch", "unavailable")])
+    settings = dataclasses.replace(TINY, device="cuda", dtype="bf16", threads=3)
+    machine = {"gpu": "NVIDIA H100 80GB HBM3", "cpu": "AMD EPYC", "logical_cores": 16, "threads": 3, "torch": "2.9"}
+    figure = bench.plot_benchmark(rows, settings, machine)
+    check_figure(figure)
+    (axes,) = figure.axes
+    ticks = [label.get_text() for axis in (axes.xaxis, axes.yaxis) for label in axis.get_ticklabels()
+             if label.get_text()]
+    assert [label.get_text() for label in axes.get_xticklabels()] == ["512", "1,024", "2,048", "4,096"]
+    assert ticks and not any(mark in tick for tick in ticks for mark in "$^×"), ticks  # no 2^9, no 6×10^-1
+    assert all(float(tick.replace(",", "")) > 0 for tick in ticks)  # every tick a plain decimal number
+    styles = {line.get_label().split("\n")[0]: line.get_linestyle() for line in axes.get_lines()}
+    assert styles["hf-bigbird (peer of bigbird)"] == "--" and styles["bigbird"] == "-"
+    colours = {line.get_label().split("\n")[0]: line.get_color() for line in axes.get_lines()}
+    assert colours["hf-bigbird (peer of bigbird)"] == colours["bigbird"]  # a peer takes its kind's colour
+    legend = [text.get_text() for text in figure.legends[0].get_texts()]
+    assert "dense\noom from 1,024" in legend and "performer-pytorch (peer of performer-softmax)\nunavailable" in legend
+    caption = next(text for text in _texts(figure) if "threads" in text)
+    assert "device: GPU NVIDIA H100 80GB HBM3" in caption and "threads: 3" in caption and "dtype: bf16" in caption
+
+
+def test_plot_of_a_results_json_on_the_cpu(tmp_path):
+    rows = _rows(["dense", "performer-softmax", "performer-pytorch"], [128, 256, 512, 1024, 2048, 4096, 8192,
+                                                                       16384, 32768])
+    path = tmp_path / "bench.json"
+    bench.write_json(rows, TINY, path)
+    figure = bench.plot_json(path)
+    check_figure(figure)
+    caption = next(text for text in _texts(figure) if "threads" in text)
+    assert "device: CPU" in caption and "dtype: fp32" in caption
+    shown = [label.get_text() for label in figure.axes[0].get_xticklabels() if label.get_text()]
+    assert shown[0] == "128" and "32,768" in shown and len(shown) <= 7  # thinned: no overlap (check_figure)
 
 
 def test_every_registered_kind_runs():

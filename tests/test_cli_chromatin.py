@@ -68,7 +68,8 @@ def test_finetune_evaluate_predict_chromatin(chromatin_data, tmp_path):
 
     result = json.loads(cli_ok("evaluate", "chromatin", "--data", chromatin_data / "data", "--model", model_dir,
                                "--out", eval_dir, "--json", "--device", "cpu", "--baseline-k", "2"))
-    assert sorted(p.name for p in eval_dir.iterdir()) == ["auprc.png", "auroc.png", "metrics.json", "metrics.tsv"]
+    assert sorted(p.name for p in eval_dir.iterdir()) == ["auprc.png", "auprc.svg", "auroc.png", "auroc.svg",
+                                                          "metrics.json", "metrics.tsv"]  # two targets: bars, no curves
     assert json.loads((eval_dir / "metrics.json").read_text()) == result
     assert result["targets"] == ["CTCF", "BEAF"]
     assert sorted(result["metrics"]["CTCF"]) == ["2-mer logistic regression", "model"]
@@ -194,7 +195,8 @@ def test_tf_binding_data_finetune_evaluate(tf_files, tmp_path, background):
     result = json.loads(cli_ok("evaluate", "tf-binding", "--data", data_dir, "--model", model_dir, "--json",
                                "--out", tmp_path / "eval", "--device", "cpu"))
     assert result["counts"]["TF"] == {"positive": 3, "negative": 3}
-    assert {"roc.png", "pr.png", "auroc.png"} <= {p.name for p in (tmp_path / "eval").iterdir()}
+    assert sorted(p.name for p in (tmp_path / "eval").iterdir()) == [  # one target: its curves, no bar chart
+        "metrics.json", "metrics.tsv", "pr.png", "pr.svg", "roc.png", "roc.svg"]
 
 
 def test_errors(chromatin_data, tf_files, tmp_path):

@@ -48,7 +48,7 @@ def test_build_finetune_evaluate(dataset, tmp_path):
     printed = cli_ok("evaluate", "promoter", "--data", dataset, "--model", model_dir, "--out", eval_dir,
                      "--json", "--device", "cpu")
     result = json.loads(printed)
-    assert sorted(p.name for p in eval_dir.iterdir()) == ["metrics.json", "pr.png", "roc.png"]
+    assert sorted(p.name for p in eval_dir.iterdir()) == ["metrics.json", "pr.png", "pr.svg", "roc.png", "roc.svg"]
     assert json.loads((eval_dir / "metrics.json").read_text()) == result
     assert result["counts"] == {"promoter": 2, "background": 4} and result["strands"] == "both"
     assert sorted(result["metrics"]) == ["4-mer logistic regression", "model"]

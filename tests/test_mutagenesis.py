@@ -1,13 +1,16 @@
-"""Saturation mutagenesis equals scoring each mutant directly; the heatmap is a Figure; CLI files and errors."""
+"""Saturation mutagenesis equals scoring each mutant directly; the heatmap and logo (reference bases,
+coordinates, TSS, the figure standard); CLI files and errors."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
+from figure_checks import check_figure
 from helpers import cli_error, cli_ok
 from variants_helpers import WINDOW, copy_fixtures, tiny_classifier
 
+from seqformer.figures.mutagenesis import plot_mutagenesis_logo, reference_importance
 from seqformer.io import Genome, reverse_complement
 from seqformer.predict.scorer import classifier_probs
 from seqformer.variants.effect import logit
@@ -62,7 +65,88 @@ def test_plot_returns_a_figure_without_side_effects(files, tmp_path, monkeypatch
     figure = plot_mutagenesis(matrix, title="t")
     assert isinstance(figure, Figure) and plt.get_fignums() == [] and list(tmp_path.iterdir()) == []
     ax = figure.axes[0]
-    assert ax.get_title() == "t" and [t.get_text() for t in ax.get_yticklabels()] == list(BASES)
+    assert ax.get_title(loc="left") == "t" and [t.get_text() for t in ax.get_yticklabels()] == list(BASES)
+    assert ax.get_xlabel() == "position in window (bp)" and ax.get_ylabel() == "mutant base"
+    image = ax.images[0]
+    assert image.norm.vmin == -image.norm.vmax == -float(np.abs(matrix.to_numpy()).max())  # centred on 0
+    assert image.colorbar.ax.get_ylabel() == "Δp (probability)\nmutant − reference"
+    check_figure(figure)
+
+
+# A hand-made window: 6 bases from chr20:1,000,001, an N at the 4th; effects -1 at mutations of the
+# 2nd base, +0.5 at the 5th's, small elsewhere.
+REF = "ACGNTA"
+START = 1_000_001
+TINY = np.array([[0.0, 0.1, 0.1, 0.1],
+                 [-1.0, 0.0, -1.0, -1.0],
+                 [0.0, 0.0, 0.0, 0.0],
+                 [0.2, 0.2, 0.2, 0.2],
+                 [0.5, 0.5, 0.5, 0.0],
+                 [0.0, -0.3, 0.0, 0.3]])
+
+
+def test_heatmap_marks_reference_bases_coordinates_and_tss():
+    matrix = pd.DataFrame(TINY, columns=list(BASES))
+    fig = plot_mutagenesis(matrix, ref=REF, start=START, chrom="chr20", tss=START + 2, title="promoter: Δlogit",
+                           metric="delta_logit")
+    check_figure(fig)
+    ax = fig.axes[0]
+    dots = [c for c in ax.collections if c.get_label() == "reference base"]
+    assert len(dots) == 1
+    expected = [(START + i, BASES.index(base)) for i, base in enumerate(REF) if base != "N"]
+    assert [tuple(xy) for xy in dots[0].get_offsets()] == expected  # no dot at the N
+    image = ax.images[0]
+    left, right, bottom, top = image.get_extent()
+    assert (left, right) == (START - 0.5, START + len(REF) - 0.5) and ax.get_xlim() == (left, right)
+    assert (top, bottom) == (-0.5, 3.5)  # row 0 (A) on top, cell centres at 0..3 like the y ticks
+    np.testing.assert_array_equal(image.get_array(), TINY.T)
+    assert ax.get_xlabel() == "chr20 position (bp)"
+    ticks = [(t.get_position()[0], t.get_text()) for t in ax.get_xticklabels() if left <= t.get_position()[0] <= right]
+    assert len(ticks) >= 2 and all(text == f"{int(x):,}" and x == int(x) for x, text in ticks)  # genomic, as given
+    assert any(line.get_xdata()[0] == START + 2 for line in ax.lines)
+    assert [t.get_text() for t in ax.child_axes[0].get_xticklabels()] == ["TSS"]
+    assert ax.child_axes[0].get_xticks().tolist() == [START + 2]
+    assert image.colorbar.ax.get_ylabel() == "Δlogit (log-odds)\nmutant − reference"
+
+
+def test_reference_importance_and_its_logo():
+    importance = reference_importance(pd.DataFrame(TINY, columns=list(BASES)), REF)
+    expected = np.zeros((6, 4))
+    expected[0, 0] = -0.1       # A: mutations average +0.1, so A holds the score down
+    expected[1, 1] = 1.0        # C: every mutation costs 1
+    expected[4, 3] = -0.5       # T: mutations raise the score by 0.5
+    expected[5, 0] = 0.0        # A: -0.3 and +0.3 cancel
+    np.testing.assert_allclose(importance, expected, atol=1e-12)  # row 3 (N) and the G row (all 0) draw nothing
+    fig = plot_mutagenesis_logo(TINY, REF, start=START, chrom="chr20", tss=START + 1, title="t")
+    check_figure(fig)
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "chr20 position (bp)" and "Δp" in ax.get_ylabel()
+    letters = sorted((round((box.x0 + box.x1) / 2), round(box.y0, 9), round(box.y1, 9))
+                     for box in (p.get_path().get_extents() for p in ax.patches))
+    assert letters == [(START, -0.1, 0.0), (START + 1, 0.0, 1.0), (START + 4, -0.5, 0.0)]
+    assert [t.get_text() for t in ax.child_axes[0].get_xticklabels()] == ["TSS"]
+
+
+def test_plot_checks_its_input():
+    with pytest.raises(ValueError, match="reference has 3 bases"):
+        plot_mutagenesis(TINY, ref="ACG")
+    with pytest.raises(ValueError, match="outside"):
+        plot_mutagenesis(TINY, ref=REF, start=START, chrom="chr20", tss=START + 6)
+
+
+def test_300_base_figures_meet_the_standard():
+    rng = np.random.default_rng(0)
+    ref = "".join(rng.choice(list(BASES), 300))
+    values = rng.normal(0, 0.05, (300, 4))
+    values[np.arange(300), [BASES.index(b) for b in ref]] = 0
+    title = "promoter: Δp of every single-base substitution in chr20:68,064-68,363 (reference p = 0.912)"
+    for plot in (plot_mutagenesis, plot_mutagenesis_logo):
+        fig = plot(values, ref=ref, start=68_064, chrom="chr20", tss=68_313, title=title)
+        check_figure(fig)
+        ax = fig.axes[0]
+        low, high = ax.get_xlim()
+        assert (low, high) == (68_063.5, 68_363.5)
+        assert 3 <= len([t for t in ax.get_xticks() if low <= t <= high]) <= 12
 
 
 def read_matrix(path):
@@ -70,14 +154,22 @@ def read_matrix(path):
 
 
 def test_cli_region_and_fasta(files, tmp_path):
+    import json
+
     root, seq = files
-    cli_ok("mutagenesis", "--model", root / "clf", "--genome", root / "genome.fa", "--region", f"chr1:11-{10 + WINDOW}",
-           "--out", tmp_path / "region")
+    out = cli_ok("mutagenesis", "--model", root / "clf", "--genome", root / "genome.fa", "--region",
+                 f"chr1:11-{10 + WINDOW}", "--out", tmp_path / "region", "--tss", "15")
     cli_ok("mutagenesis", "--model", root / "clf", "--fasta", root / "seqs.fa", "--record", "second",
-           "--out", tmp_path / "record", "--metric", "delta_logit")
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "record.delta_logit.tsv", "record.delta_p.tsv", "record.png",
-        "region.delta_logit.tsv", "region.delta_p.tsv", "region.png"]
+           "--out", tmp_path / "record", "--metric", "delta_logit", "--tss", str(WINDOW))
+    names = ["delta_logit.tsv", "delta_p.tsv", "logo.png", "logo.svg", "png", "svg"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{name}.{kind}" for name in ("record", "region")
+                                                          for kind in names]
+    assert sorted(json.loads(out)["files"]) == sorted(str(tmp_path / f"region.{kind}") for kind in names)
+    for name in ("region", "record"):
+        for kind in ("png", "logo.png"):
+            assert (tmp_path / f"{name}.{kind}").read_bytes()[:4] == b"\x89PNG"
+        for kind in ("svg", "logo.svg"):
+            assert b"<svg" in (tmp_path / f"{name}.{kind}").read_bytes()[:1000]
     expected = saturation_mutagenesis(tiny_classifier(), seq)
     for name in ("region", "record"):
         for metric in ("delta_p", "delta_logit"):
@@ -94,6 +186,8 @@ def test_cli_region_and_fasta(files, tmp_path):
     ("no_record", "seqs.fa: no record 'third'"),
     ("both_sources", "give either --genome with --region, or --fasta"),
     ("bad_metric", "--metric must be one of delta_p, delta_logit"),
+    ("tss_outside_region", "the TSS 31 lies outside chr1:11-30"),
+    ("tss_outside_window", f"the TSS {WINDOW + 1} lies outside the window 1-{WINDOW}"),
 ])
 def test_cli_errors(files, tmp_path, case, message):
     root, _ = files
@@ -112,6 +206,11 @@ def test_cli_errors(files, tmp_path, case, message):
         source += ["--genome", root / "genome.fa", "--region", "chr1:1-20"]
     elif case == "bad_metric":
         extra = ["--metric", "p"]
+    elif case == "tss_outside_region":
+        source = ["--genome", root / "genome.fa", "--region", f"chr1:11-{10 + WINDOW}"]
+        extra = ["--tss", "31"]
+    elif case == "tss_outside_window":
+        extra = ["--tss", str(WINDOW + 1)]
     line = cli_error("mutagenesis", "--model", model, *source, "--out", tmp_path / "m", *extra)
     assert message in line
     assert list(tmp_path.iterdir()) == []

@@ -125,6 +125,8 @@ class AttentionMaps:
     spans: np.ndarray  # (L, 2) [start, end) letter offsets of each token; (-1, -1) for specials
     probs: np.ndarray  # (N, H, L, L) float32 attention of query token i to key token j
     kind: str  # the attention kind that produced them
+    alphabet: str = ""  # "dna" or "protein" ("" where not known: the figures tell from the letters)
+    tss: int | None = None  # DNA: 0-based offset in ``seq`` of a TSS, the origin of the figures' positions
 
     @property
     def num_layers(self) -> int:
@@ -141,17 +143,24 @@ class AttentionMaps:
         return letter_attention(self.probs, self.spans, len(self.seq))
 
 
-def sequence_attention(model: nn.Module, seq: str, name: str = "") -> AttentionMaps:
-    """The attention maps of one sequence (DNA for k-mer models, protein for residue models)."""
+def sequence_attention(model: nn.Module, seq: str, name: str = "", *, tss: int | None = None) -> AttentionMaps:
+    """The attention maps of one sequence (DNA for k-mer models, protein for residue models).
+
+    ``tss``: 0-based offset of a TSS in ``seq`` (DNA), kept for the figures' positions.
+    """
     tokenizer = model.tokenizer
-    clean = clean_protein if tokenizer.type_name == "protein" else clean_dna
+    alphabet = "protein" if tokenizer.type_name == "protein" else "dna"
+    clean = clean_protein if alphabet == "protein" else clean_dna
     seq = clean(seq, record=name or None)
+    if tss is not None and (alphabet != "dna" or not 0 <= tss < len(seq)):
+        raise InputError(f"the TSS offset {tss} is not a base of this {len(seq):,}-letter {alphabet} sequence",
+                         record=name or None)
     ids = tokenizer.encode(seq, record=name or None)
     check_extractable(model, len(ids), record=name or None)
     inputs = BatchEncoding(torch.from_numpy(ids.astype(np.int64))[None], torch.ones(1, len(ids), dtype=torch.bool))
     return AttentionMaps(name=name, seq=seq, tokens=tuple(tokenizer.id_to_token(i) for i in ids),
                          spans=tokenizer.token_spans(len(seq)), probs=attention_probs(model, inputs)[0],
-                         kind=encoder_of(model).config.attention)
+                         kind=encoder_of(model).config.attention, alphabet=alphabet, tss=tss)
 
 
 def attention_frame(maps: AttentionMaps, *, letters: bool = True, min_weight: float = 0.0) -> pd.DataFrame:

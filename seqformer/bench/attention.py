@@ -41,13 +41,15 @@ from torch import nn
 
 from seqformer.attention import ATTENTION_KINDS
 from seqformer.errors import InputError
-from seqformer.io.atomic import atomic_open, atomic_path
+from seqformer.io.atomic import atomic_open
 from seqformer.bench import cell
 from seqformer.bench.machine import cpu_model, gpu_name, require_cuda, synchronize
 from seqformer.training.metrics import peak_gpu_mb, peak_rss_mb
 
 #: Peer implementations: name → the package (import name) it needs.
 PEERS: dict[str, str] = {"hf-bigbird": "transformers", "performer-pytorch": "performer_pytorch"}
+#: Peer → the registered kind it is a peer of (the plot draws it dashed, in that kind's colour).
+PEER_OF: dict[str, str] = {"hf-bigbird": "bigbird", "performer-pytorch": "performer-softmax"}
 
 
 @dataclass(frozen=True)
@@ -383,36 +385,38 @@ def results_table(rows: list[BenchRow]):
     return table
 
 
-def plot_benchmark(rows: list[BenchRow]):
-    """Log-log seconds vs length, one line per implementation; failed runs are named in the legend."""
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(6, 4.5), layout="constrained")
-    axes = figure.add_subplot()
-    for impl in dict.fromkeys(row.impl for row in rows):
-        mine = [row for row in rows if row.impl == impl]
-        ok = [row for row in mine if row.status == "ok"]
-        failed = [f"{row.status.split(':')[0]} at {row.length:,}" for row in mine if row.status != "ok"]
-        label = impl + (f" ({', '.join(failed)})" if failed else "")
-        if ok:
-            axes.plot([row.length for row in ok], [row.seconds for row in ok], marker="o", label=label)
-        else:
-            axes.plot([], [], linestyle="none", marker="x", label=label)
-    axes.set_xscale("log", base=2)
-    axes.set_yscale("log")
-    axes.set_xlabel("sequence length L (tokens)")
-    axes.set_ylabel("forward+backward seconds (best)")
-    axes.set_title("Encoder speed by attention implementation")
-    axes.grid(True, which="both", alpha=0.3)
-    axes.legend(fontsize="small")
-    return figure
+def plot_about(settings: BenchSettings, machine: dict[str, Any]) -> dict[str, str]:
+    """The plot's caption: the device, torch threads, dtype, torch and the encoder's shape."""
+    cpu = f"CPU {machine.get('cpu', '?')} ({machine.get('logical_cores', '?')} logical cores)"
+    device = f"GPU {machine['gpu']}" if machine.get("gpu") else cpu
+    dtype = "bf16 autocast (fp32 weights)" if settings.dtype == "bf16" else settings.dtype
+    shape = (f"D {settings.hidden_size}, {settings.num_layers} layers, {settings.num_heads} heads"
+             + (", reversible" if settings.reversible else ""))
+    return {"device": device, "threads": str(machine.get("threads", settings.threads or "torch default")),
+            "dtype": dtype, "torch": str(machine.get("torch", "")), "encoder": shape}
 
 
-def save_figure(figure, path: str | Path) -> None:
-    """Save ``figure`` to ``path`` atomically (format from the suffix, PNG by default)."""
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=120)
+def plot_benchmark(rows: list[BenchRow], settings: BenchSettings | None = None,
+                   machine: dict[str, Any] | None = None):
+    """Log-log seconds vs length, one line per implementation (peers dashed); failed runs named in the legend.
+
+    The caption names the device, threads and dtype: from ``machine`` (as :func:`machine_info` records
+    it, e.g. a results JSON's ``"machine"``), else this machine under ``settings``.
+    """
+    from seqformer.figures.benchmark import plot_attention_speed
+
+    settings = settings if settings is not None else BenchSettings()
+    machine = machine if machine is not None else machine_info(settings)
+    return plot_attention_speed(rows, peers={peer: PEER_OF.get(peer) for peer in PEERS},
+                                about=plot_about(settings, machine))
+
+
+def plot_json(path: str | Path):
+    """:func:`plot_benchmark` of a results JSON that :func:`write_json` wrote (its rows, settings, machine)."""
+    payload = json.loads(Path(path).read_text())
+    fields = {field.name for field in dataclasses.fields(BenchSettings)}
+    settings = BenchSettings(**{key: value for key, value in payload.get("settings", {}).items() if key in fields})
+    return plot_benchmark([BenchRow(**row) for row in payload["rows"]], settings, payload.get("machine", {}))
 
 
 def main(argv: list[str] | None = None) -> int:

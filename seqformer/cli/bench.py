@@ -43,7 +43,7 @@ def bench_attention(
                              "attention kind (dense, bigbird, performer-softmax, performer-relu, longformer, "
                              "nystromformer, reformer-lsh), then the peers hf-bigbird and performer-pytorch)."),
     json_path: Path = typer.Option(None, "--json", help="Write rows, settings and machine to this JSON file."),
-    plot: Path = typer.Option(None, help="Write a log-log plot of seconds vs length (PNG)."),
+    plot: Path = typer.Option(None, help="Write a log-log plot of seconds vs length: PATH as PNG, and SVG beside it."),
     repeats: int = typer.Option(3, min=1, help="Timed passes after one warm-up; the best is kept."),
     timeout: float = typer.Option(600.0, min=1, help="Seconds allowed per (implementation, length) worker."),
     threads: int = typer.Option(None, min=1, help="torch threads per worker (default: torch's default)."),
@@ -58,7 +58,8 @@ def bench_attention(
 ) -> None:
     """Time encoder forward+backward (batch 1) for each implementation and length, each in a fresh process."""
     from seqformer.bench.attention import (BenchSettings, available_impls, plot_benchmark, results_table,
-                                           run_benchmark, save_figure, write_json)  # torch: import on use
+                                           run_benchmark, write_json)  # torch: import on use
+    from seqformer.figures.style import save_figure
 
     impls = [name.strip() for name in impl.split(",") if name.strip()] if impl else available_impls()
     settings = BenchSettings(repeats=repeats, timeout=timeout, threads=threads, max_rss_gb=max_rss_gb,
@@ -72,7 +73,7 @@ def bench_attention(
     if json_path is not None:
         write_json(rows, settings, json_path)
     if plot is not None:
-        save_figure(plot_benchmark(rows), plot)
+        save_figure(plot_benchmark(rows, settings), plot)
 
 
 # --- bench flex --------------------------------------------------------------------------------

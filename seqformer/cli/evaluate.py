@@ -58,7 +58,7 @@ def promoter(
     data: Path = typer.Option(..., "--data", help="Data folder from `seqformer data promoters` (its test split is scored)."),
     model: Path = typer.Option(..., "--model", help="Classifier folder from `seqformer finetune promoter`."),
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for metrics.json, roc.png and pr.png "
-                                       "(default: write nothing, print only)."),
+                                       "(each figure also as SVG; default: write nothing, print only)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
     batch_size: int = typer.Option(64, "--batch-size", min=1, help="Windows per forward pass."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
@@ -130,7 +130,10 @@ def _evaluate_task(task: str, data: Path, model: Path, out: Optional[Path], json
 
 _DATA_HELP = "Data folder from `seqformer data {task}` (its test split is scored)."
 _MODEL_HELP = "Classifier folder from `seqformer finetune {task}`."
-_OUT_HELP = "Folder for metrics.json, metrics.tsv, auroc.png and auprc.png (default: print only)."
+_OUT_HELP = ("Folder for metrics.json, metrics.tsv, auroc.png and auprc.png (bars per target; one target: "
+             "roc.png and pr.png instead), each figure also as SVG (default: print only).")
+_OUT_HELP_ONE = ("Folder for metrics.json, metrics.tsv, roc.png and pr.png (one target: its curves), each figure "
+                 "also as SVG (default: print only).")
 
 
 @evaluate_app.command("chromatin")
@@ -153,7 +156,7 @@ def chromatin(
 def tf_binding(
     data: Path = typer.Option(..., "--data", help=_DATA_HELP.format(task="tf-binding")),
     model: Path = typer.Option(..., "--model", help=_MODEL_HELP.format(task="tf-binding")),
-    out: Optional[Path] = typer.Option(None, "--out", help=_OUT_HELP + " Also roc.png and pr.png."),
+    out: Optional[Path] = typer.Option(None, "--out", help=_OUT_HELP_ONE),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
     batch_size: int = typer.Option(64, "--batch-size", min=1, help="Windows per forward pass."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),

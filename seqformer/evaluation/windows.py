@@ -6,10 +6,11 @@ Axes: N windows, T targets.
 :func:`seqformer.predict.scorer.predict_probs`) and fits one k-mer-spectrum logistic regression
 per target on the train split (:mod:`seqformer.evaluation.baselines`); :func:`binary_metrics`
 gives AUROC, AUPRC, and F1 / MCC at probability 0.5 (scikit-learn), :func:`mean_auroc` the
-means over targets that fine-tuning validates on. Plot functions take the results and return
-matplotlib Figures: ROC and PR curves of one target, and a bar plot of a metric per target for
-every predictor. A one-target promoter result has its own report (:class:`PromoterEvaluation`:
-metrics.json, roc.png, pr.png), as ``seqformer evaluate promoter`` writes it.
+means over targets that fine-tuning validates on. The report's figures are drawn by
+:mod:`seqformer.figures.curves` and saved as PNG and SVG: bars per target of AUROC and AUPRC for
+several targets, ROC and PR curves for one (:func:`window_figures`). A one-target promoter result
+has its own report (:class:`PromoterEvaluation`: metrics.json, roc.png, pr.png), as
+``seqformer evaluate promoter`` writes it.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from seqformer.predict.scorer import predict_probs
 
 if TYPE_CHECKING:
     import pandas as pd
+    from matplotlib.figure import Figure
 
 THRESHOLD = 0.5  # probability at which F1 and MCC call a window positive
 MODEL = "model"
@@ -152,60 +154,6 @@ def evaluate_windows(data: WindowData | str | Path, model, *, batch_size: int = 
     return WindowEvaluation(targets, metrics, curves, counts, about, str(data.path.resolve()), model_name, strands)
 
 
-def plot_roc(curves: dict[str, Curves], metrics: dict[str, dict[str, float]] | None = None, title: str = "ROC, test split"):
-    """ROC curves of every predictor (of one target) on one axes; returns the Figure."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(4.5, 4.5))
-    ax = fig.add_subplot()
-    for name, curve in curves.items():
-        label = name if metrics is None else f"{name} (AUROC {metrics[name]['auroc']:.3f})"
-        ax.plot(curve.fpr, curve.tpr, label=label)
-    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
-    ax.set(xlabel="false-positive rate", ylabel="true-positive rate", title=title, xlim=(0, 1), ylim=(0, 1.01))
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
-def plot_pr(curves: dict[str, Curves], metrics: dict[str, dict[str, float]] | None = None,
-            title: str = "Precision-recall, test split"):
-    """Precision-recall curves of every predictor (of one target) on one axes; returns the Figure."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(4.5, 4.5))
-    ax = fig.add_subplot()
-    for name, curve in curves.items():
-        label = name if metrics is None else f"{name} (AUPRC {metrics[name]['auprc']:.3f})"
-        ax.plot(curve.recall, curve.precision, label=label)
-    ax.set(xlabel="recall", ylabel="precision", title=title, xlim=(0, 1), ylim=(0, 1.01))
-    ax.legend(loc="lower left", fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
-def plot_metric_bars(result: WindowEvaluation, metric: str = "auroc"):
-    """A bar per target and predictor of ``metric`` (seaborn); returns the Figure."""
-    import pandas as pd
-    import seaborn as sns
-    from matplotlib.figure import Figure
-
-    rows = [{"target": t, "predictor": p, metric: result.metrics[t][p][metric]}
-            for t in result.targets for p in result.predictors]
-    fig = Figure(figsize=(max(4.0, 0.9 * len(result.targets) + 2), 4.2))
-    ax = fig.add_subplot()
-    sns.barplot(data=pd.DataFrame(rows), x="target", y=metric, hue="predictor", ax=ax)
-    if metric == "auroc":
-        ax.axhline(0.5, color="grey", linestyle=":", linewidth=1)
-    ax.set(ylim=(0, 1), xlabel="", ylabel=metric.upper(), title=f"{metric.upper()} per target, test split")
-    ax.tick_params(axis="x", labelrotation=35)
-    for label in ax.get_xticklabels():
-        label.set_horizontalalignment("right")
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
 def evaluation_table(result: WindowEvaluation) -> pd.DataFrame:
     """One row per target and predictor: target, predictor, positives, negatives, auroc, auprc, f1, mcc."""
     import pandas as pd
@@ -225,11 +173,28 @@ def evaluation_dict(result: WindowEvaluation) -> dict[str, Any]:
             "counts": result.counts, "baseline": result.baseline}
 
 
-def write_window_evaluation(result: WindowEvaluation, out: str | Path) -> list[Path]:
-    """Write metrics.json, metrics.tsv, auroc.png and auprc.png (bars per target) into ``out``.
+def window_figures(result: WindowEvaluation) -> dict[str, Figure]:
+    """The report's figures by file stem: bars per target of AUROC and AUPRC (``auroc``, ``auprc``), or,
+    for a one-target result, its ROC and precision-recall curves (``roc``, ``pr``) instead."""
+    from seqformer.figures.curves import plot_metric_bars, plot_pr, plot_roc
 
-    A one-target result also gets roc.png and pr.png (its curves). Returns the paths written.
+    if len(result.targets) > 1:
+        return {metric: plot_metric_bars(result.metrics, result.counts, metric) for metric in ("auroc", "auprc")}
+    (target,) = result.targets
+    counts = result.counts[target]
+    about = {"target": target, "positives": counts["positive"], "negatives": counts["negative"],
+             "metrics": result.metrics[target]}
+    return {"roc": plot_roc(result.curves[target], **about), "pr": plot_pr(result.curves[target], **about)}
+
+
+def write_window_evaluation(result: WindowEvaluation, out: str | Path) -> list[Path]:
+    """Write metrics.json, metrics.tsv and :func:`window_figures` (each as PNG and SVG) into ``out``.
+
+    Several targets: auroc.png and auprc.png (bars per target); one target: roc.png and pr.png.
+    Returns the paths written.
     """
+    from seqformer.figures.style import save_figure
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "metrics.json", out / "metrics.tsv"]
@@ -238,15 +203,8 @@ def write_window_evaluation(result: WindowEvaluation, out: str | Path) -> list[P
         handle.write("\n")
     with atomic_open(paths[1], "w") as handle:
         evaluation_table(result).to_csv(handle, sep="\t", index=False, float_format="%.4f")
-    figures = [(out / f"{m}.png", plot_metric_bars(result, m)) for m in ("auroc", "auprc")]
-    if len(result.targets) == 1:
-        (target,) = result.targets
-        figures += [(out / "roc.png", plot_roc(result.curves[target], result.metrics[target])),
-                    (out / "pr.png", plot_pr(result.curves[target], result.metrics[target]))]
-    for path, fig in figures:
-        with atomic_open(path, "wb") as handle:
-            fig.savefig(handle, format="png", dpi=120)
-        paths.append(path)
+    for stem, fig in window_figures(result).items():
+        paths += save_figure(fig, out / stem)
     return paths
 
 
@@ -276,15 +234,25 @@ class PromoterEvaluation:
                 "threshold": THRESHOLD, "counts": self.counts, "metrics": self.metrics, "baseline": self.baseline}
 
 
+def promoter_figures(result: PromoterEvaluation, target: str = "promoter") -> dict[str, Figure]:
+    """ROC and precision-recall curves of a promoter result (``roc``, ``pr``), titled with ``target``."""
+    from seqformer.figures.curves import plot_pr, plot_roc
+
+    about = {"target": target, "positives": result.counts["promoter"], "negatives": result.counts["background"],
+             "metrics": result.metrics}
+    return {"roc": plot_roc(result.curves, **about), "pr": plot_pr(result.curves, **about)}
+
+
 def write_promoter_evaluation(result: PromoterEvaluation, out: str | Path) -> list[Path]:
-    """Write metrics.json, roc.png and pr.png into ``out``; returns their paths."""
+    """Write metrics.json, roc.png and pr.png (each figure also as SVG) into ``out``; returns the paths."""
+    from seqformer.figures.style import save_figure
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    paths = [out / "metrics.json", out / "roc.png", out / "pr.png"]
+    paths = [out / "metrics.json"]
     with atomic_open(paths[0], "w") as handle:
         json.dump(result.to_dict(), handle, indent=2)
         handle.write("\n")
-    for path, plot in zip(paths[1:], (plot_roc, plot_pr)):
-        with atomic_open(path, "wb") as handle:
-            plot(result.curves, result.metrics).savefig(handle, format="png", dpi=120)
+    for stem, fig in promoter_figures(result).items():
+        paths += save_figure(fig, out / stem)
     return paths

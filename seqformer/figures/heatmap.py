@@ -32,7 +32,7 @@ def heatmap(ax, values: np.ndarray, row_labels: Sequence[str], col_labels: Seque
     for axis, labels in ((ax.xaxis, col_labels), (ax.yaxis, row_labels)):
         ticks, names = position_labels(labels)
         axis.set_ticks(ticks)
-        axis.set_ticklabels(names, fontsize=6 if len(names) > 30 else 8, fontfamily="monospace")
+        axis.set_ticklabels(names, fontsize=7 if len(names) > 30 else 8, fontfamily="monospace")
     ax.tick_params(axis="x", labelrotation=90)
     ax.tick_params(axis="y", labelrotation=0)
     ax.set_title(title, fontsize=9)

@@ -103,7 +103,7 @@ def plot_substitution_comparison(comparisons: Mapping[str, object], matrix: pd.D
                 ax.text(0.5, 0.5, "undefined:\n" + reason.replace(" (", "\n("), transform=ax.transAxes, ha="center",
                         va="center", fontsize=7, wrap=True,
                         bbox={"facecolor": "white", "edgecolor": "grey", "boxstyle": "round"})
-        colorbar(fig, image, list(axes), "z-score within panel (off-diagonal pairs); grey: undefined", shrink=0.8)
+        colorbar(fig, image, list(axes), "z-score within panel (off-diagonal pairs)\ngrey: undefined", shrink=0.8)
     return fig
 
 
@@ -147,7 +147,7 @@ def plot_head_enrichment(enrichment: pd.DataFrame, background: pd.Series, *,
                             interpolation="nearest")
         step = max(1, -(-len(heads) // 30))
         main.set_yticks(range(0, len(heads), step), heads[::step])
-        colorbar(fig, image, main, "log2(share / background frequency); grey: share 0")
+        colorbar(fig, image, main, "log2(share / background frequency)\ngrey: share 0")
     return fig
 
 

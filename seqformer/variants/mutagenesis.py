@@ -8,8 +8,10 @@ and compared with the unmutated sequence for one target:
 - ``delta_p[i, b] = p(seq with base b at i) - p(seq)``;
 - ``delta_logit[i, b] = logit(p(mutant)) - logit(p(seq))`` (clipped as in :mod:`.effect`).
 
-Where ``b`` is the base already at ``i`` the entry is exactly 0. :func:`plot_mutagenesis` draws a
-matrix as a heatmap (bases down, positions across) and returns the Figure.
+Where ``b`` is the base already at ``i`` the entry is exactly 0. The figures are drawn by
+:mod:`seqformer.figures.mutagenesis` (:func:`plot_mutagenesis` here is its heatmap, kept for callers
+of this module): the heatmap (bases down, positions across, reference bases dotted) and the logo of
+each reference base's importance; :func:`write_mutagenesis` writes the tables and both figures.
 """
 
 from __future__ import annotations
@@ -83,32 +85,39 @@ def saturation_mutagenesis(model, seq: str, target: str | None = None, *, batch_
     return Mutagenesis(seq, target, float(probs[0]), p_mut)
 
 
-def plot_mutagenesis(matrix: pd.DataFrame, title: str = "", metric: str = "delta_p"):
-    """A heatmap of a (W, 4) mutagenesis matrix, bases down and positions across, centred on 0; the Figure."""
-    import seaborn as sns
-    from matplotlib.figure import Figure
+def plot_mutagenesis(matrix: pd.DataFrame, title: str = "", metric: str = "delta_p", **options):
+    """The heatmap of :func:`seqformer.figures.mutagenesis.plot_mutagenesis` (``ref``, ``start``,
+    ``chrom``, ``tss`` among ``options``); the Figure."""
+    from seqformer.figures.mutagenesis import plot_mutagenesis as plot
 
-    width = len(matrix)
-    fig = Figure(figsize=(min(max(6.0, width / 22), 30.0), 2.6))
-    ax = fig.add_subplot()
-    limit = float(np.nanmax(np.abs(matrix.to_numpy()))) or 1.0
-    step = max(1, round(width / 12 / 5) * 5)
-    sns.heatmap(matrix.T, ax=ax, cmap="RdBu_r", center=0, vmin=-limit, vmax=limit, xticklabels=step,
-                cbar_kws={"label": metric.replace("_", " ")})
-    ax.set(xlabel="position", ylabel="base", title=title)
-    ax.tick_params(axis="y", labelrotation=0)
-    fig.tight_layout()
-    return fig
+    return plot(matrix, title=title, metric=metric, **options)
 
 
 def write_mutagenesis(model, seq: str, prefix: str | Path, *, name: str = "", target: str | None = None,
-                      metric: str = "delta_p", batch_size: int = 64,
-                      device: torch.device | str | None = None) -> tuple[Mutagenesis, list[Path]]:
-    """Run :func:`saturation_mutagenesis` and write ``PREFIX.delta_p.tsv``, ``PREFIX.delta_logit.tsv``, ``PREFIX.png``.
+                      metric: str = "delta_p", chrom: str | None = None, start: int = 1, tss: int | None = None,
+                      batch_size: int = 64, device: torch.device | str | None = None) -> tuple[Mutagenesis, list[Path]]:
+    """Run :func:`saturation_mutagenesis` and write its tables and figures (``PREFIX.`` + each name):
 
-    Each TSV has columns ``position`` (1-based), ``ref`` (the base there), ``A C G T``; the heatmap
-    shows ``metric``. Every file is written to a temporary name and renamed.
+    - ``delta_p.tsv``, ``delta_logit.tsv``: columns ``position`` (1-based in the window), ``ref``
+      (the base there), ``A C G T``;
+    - ``png`` and ``svg``: the heatmap of ``metric``
+      (:func:`seqformer.figures.mutagenesis.plot_mutagenesis`), the reference bases dotted;
+    - ``logo.png`` and ``logo.svg``: the logo of each reference base's importance in ``metric``
+      (minus the mean effect of its three mutations;
+      :func:`seqformer.figures.mutagenesis.reference_importance`).
+
+    ``chrom`` and ``start`` place the window on a genome (``start`` the 1-based coordinate of its first
+    base; without ``chrom`` positions are 1..W in the window); ``tss`` (same coordinates) is marked.
+    ``name`` (the region or record) goes in the titles. Each file is written to a temporary name and
+    renamed.
     """
+    from seqformer.figures.mutagenesis import metric_label, plot_mutagenesis_logo
+    from seqformer.figures.style import save_figure
+
+    last = start + len(seq) - 1
+    if tss is not None and not start <= tss <= last:
+        where = f"{chrom}:{start:,}-{last:,}" if chrom else f"the window 1-{len(seq)}"
+        raise InputError(f"the TSS {tss:,} lies outside {where}")
     result = saturation_mutagenesis(model, seq, target, batch_size=batch_size, device=device)
     prefix = Path(prefix)
     files = []
@@ -119,10 +128,13 @@ def write_mutagenesis(model, seq: str, prefix: str | Path, *, name: str = "", ta
         with atomic_open(path) as handle:
             table.to_csv(handle, sep="\t", float_format="%.6g")
         files.append(path)
-    title = f"{name + ': ' if name else ''}{metric.replace('_', ' ')} of {result.target} (p = {result.p_ref:.3f})"
-    figure = plot_mutagenesis(result.matrix(metric), title=title, metric=metric)
-    path = prefix.with_name(f"{prefix.name}.png")
-    with atomic_open(path, "wb") as handle:
-        figure.savefig(handle, format="png", dpi=120)
-    files.append(path)
+    place = f"{chrom}:{start:,}-{last:,}" if chrom else (name or "the sequence")
+    label = metric_label(metric)
+    where = {"ref": seq, "start": start, "chrom": chrom, "tss": tss, "metric": metric}
+    title = f"{result.target}: {label} of every single-base substitution in {place} (reference p = {result.p_ref:.3f})"
+    heatmap = plot_mutagenesis(result.matrix(metric), title=title, **where)
+    files += save_figure(heatmap, prefix.with_name(f"{prefix.name}.png"))
+    title = f"{result.target}: importance of each reference base in {place} ({label}; reference p = {result.p_ref:.3f})"
+    logo = plot_mutagenesis_logo(result.matrix(metric), title=title, **where)
+    files += save_figure(logo, prefix.with_name(f"{prefix.name}.logo.png"))
     return result, files

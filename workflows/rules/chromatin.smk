@@ -60,6 +60,12 @@ rule window_finetune:
         "{params.flags} 2> {log}"
 
 
+# `seqformer evaluate` draws bars per target (auroc.png, auprc.png) for several targets and ROC / PR
+# curves (roc.png, pr.png) for one: TF binding always has one, chromatin one per peak file.
+ONE_TARGET_TASKS = ["tf_binding", *(["chromatin"] if len(C.get("peaks", [])) == 1 else [])]
+NO_TASK = "(?!)"  # a wildcard constraint that matches nothing
+
+
 rule window_evaluate:
     input:
         data=out("{task}", "data"),
@@ -73,7 +79,7 @@ rule window_evaluate:
     log:
         out("logs", "{task}_evaluate.log"),
     wildcard_constraints:
-        task="chromatin|tf_binding",
+        task="|".join(t for t in TASK_OF if t not in ONE_TARGET_TASKS) or NO_TASK,
     params:
         name=lambda wildcards: TASK_OF[wildcards.task],
         folder=lambda wildcards: out(wildcards.task, "evaluation"),
@@ -84,6 +90,19 @@ rule window_evaluate:
     shell:
         "{SF} evaluate {params.name} --data {input.data} --model {input.model} --out {params.folder} "
         "--device {params.device} {params.flags} > {log} 2>&1"
+
+
+use rule window_evaluate as window_evaluate_one_target with:
+    output:
+        metrics=out("{task}", "evaluation", "metrics.json"),
+        table=report(out("{task}", "evaluation", "metrics.tsv"), caption="../report/window_metrics.rst",
+                     category="Chromatin and TF binding", subcategory="{task}", labels={"figure": "metrics"}),
+        roc=report(out("{task}", "evaluation", "roc.png"), caption="../report/window_metrics.rst",
+                   category="Chromatin and TF binding", subcategory="{task}", labels={"figure": "ROC curve"}),
+        pr=report(out("{task}", "evaluation", "pr.png"), caption="../report/window_metrics.rst",
+                  category="Chromatin and TF binding", subcategory="{task}", labels={"figure": "precision-recall curve"}),
+    wildcard_constraints:
+        task="|".join(ONE_TARGET_TASKS),
 
 
 rule score_variants:
