@@ -8,6 +8,7 @@ import math
 import pytest
 from helpers import cli_error, cli_ok
 
+from seqformer.errors import InputError
 from seqformer.evaluation.scan import evaluate_calls
 from seqformer.io import read_bed
 from seqformer.io.regions import Region
@@ -108,3 +109,60 @@ def test_an_empty_calls_file_is_no_calls(beds, tmp_path):
     out = json.loads(cli_ok("evaluate", "scan", "--calls", tmp_path / "none.bed", "--tss", tss,
                             "--region", "chr1:1001-3000", "--json"))
     assert out["calls"] == 0 and out["tss_found"] == 0 and out["sensitivity"] == 0.0
+
+
+def _brute_sweep(starts, ends, values, tss, region, distance):
+    """Calls at each threshold by call_peaks, scored by evaluate_calls: the sweep's reference."""
+    import pandas as pd
+
+    from seqformer.predict.scan import Segment, call_peaks
+
+    segments = [Segment(int(s), int(e), float(v), float(v), "+") for s, e, v in zip(starts, ends, values)]
+    rows = []
+    tss_frame = pd.DataFrame({"chrom": ["c"] * len(tss), "start": tss, "end": [p + 1 for p in tss]})
+    for t in sorted(set(values), reverse=True):
+        calls = list(call_peaks("c", iter(segments), t))
+        frame = pd.DataFrame({"chrom": ["c"] * len(calls), "start": [c.start for c in calls],
+                              "end": [c.end for c in calls]})
+        m = evaluate_calls(frame, tss_frame, region, distance)
+        rows.append((t, m.calls, m.false_calls, m.tss_found))
+    return rows
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_threshold_sweep_equals_calling_at_each_threshold(seed):
+    """Every threshold at once (union-find) against call_peaks + evaluate_calls at each one."""
+    import numpy as np
+
+    from seqformer.evaluation.scan import threshold_sweep
+
+    rng = np.random.default_rng(seed)
+    bounds = np.sort(rng.choice(np.arange(300, 4801), size=60, replace=False))  # a scan track of the region
+    starts, ends = bounds[:-1], bounds[1:]
+    keep = rng.random(len(starts)) > 0.15  # gaps: bases no scored window covers
+    starts, ends = starts[keep], ends[keep]
+    values = np.round(rng.random(len(starts)), 2)
+    tss = np.sort(rng.choice(np.arange(0, 5200), size=8, replace=False))
+    region = Region("c", 300, 4800)
+    sweep = threshold_sweep(starts, ends, values, tss, region, distance=150)
+    expected = _brute_sweep(starts, ends, values, tss, region, 150)
+    got = list(zip(sweep["threshold"], sweep["calls"], sweep["false_calls"], sweep["tss_found"]))
+    assert got == expected
+    inside = ((tss >= 300) & (tss < 4800)).sum()
+    assert np.allclose(sweep["recall"], sweep["tss_found"] / inside)
+    assert np.allclose(sweep["false_per_100kb"], sweep["false_calls"] / 4500 * 100_000)
+
+
+def test_threshold_for_rate_stops_before_the_first_excess():
+    import pandas as pd
+
+    from seqformer.evaluation.scan import threshold_for_rate
+
+    sweep = pd.DataFrame({"threshold": [0.9, 0.8, 0.7, 0.6], "false_per_100kb": [0.0, 0.5, 1.5, 0.9],
+                          "calls": [1, 2, 3, 3], "false_calls": [0, 1, 3, 2], "tss_found": [1, 1, 2, 2],
+                          "recall": [0.5, 0.5, 1.0, 1.0]})
+    assert threshold_for_rate(sweep, 1.0) == (0.8, 0.5)  # 0.6 meets the rate again, but past an excess
+    assert threshold_for_rate(sweep, 2.0) == (0.6, 0.9)
+    assert threshold_for_rate(sweep.assign(false_per_100kb=5.0), 1.0) == (0.9, 5.0)
+    with pytest.raises(InputError, match="above 0"):
+        threshold_for_rate(sweep, 0)

@@ -104,3 +104,121 @@ def evaluate_calls(calls: pd.DataFrame, tss: pd.DataFrame, region: Region, dista
         precision=n_near / n_calls if n_calls else nan,
         false_per_100kb=(n_calls - n_near) / len(region) * 100_000 if len(region) else nan,
     )
+
+
+# --- thresholds: every call set a track allows, and the one that meets a false-call rate ----------
+SWEEP_COLUMNS = ("threshold", "calls", "false_calls", "false_per_100kb", "tss_found", "recall")
+
+
+def threshold_sweep(starts: np.ndarray, ends: np.ndarray, values: np.ndarray, tss: np.ndarray, region: Region,
+                    distance: int = 500) -> pd.DataFrame:
+    """Calls, false calls and TSS recall at every threshold a per-base track allows.
+
+    The track is a list of non-overlapping segments ``[start, end)`` inside ``region`` with a value
+    (a scan's bedGraph of that region);
+    calls at threshold t are the maximal runs of touching segments with value >= t (as
+    :func:`seqformer.predict.scan.call_peaks` makes them). A call is false when no TSS of ``tss``
+    (0-based positions on the region's contig) lies within ``distance`` of it; a TSS inside
+    ``region`` is found when a call lies within ``distance``. One pass over the segments in
+    decreasing value, merging runs with a union-find, gives every threshold at once.
+
+    Returns:
+        One row per distinct value, thresholds decreasing: ``threshold, calls, false_calls,
+        false_per_100kb, tss_found, recall`` (recall NaN when the region holds no TSS).
+    """
+    starts, ends = np.asarray(starts, np.int64), np.asarray(ends, np.int64)
+    values = np.asarray(values, np.float64)
+    order = np.argsort(starts, kind="stable")
+    starts, ends, values = starts[order], ends[order], values[order]
+    sites = np.sort(np.asarray(tss, np.int64))
+    n = len(starts)
+    if n == 0:
+        return pd.DataFrame(columns=list(SWEEP_COLUMNS))
+    near = _near_any(starts, ends, sites, distance)  # (n,) segment within distance of a TSS
+    touching = np.zeros(n + 1, dtype=bool)  # touching[i]: segment i-1 ends where segment i starts
+    touching[1:n] = ends[:-1] == starts[1:]
+    parent = np.arange(n)
+    comp_near = near.copy()
+    active = np.zeros(n, dtype=bool)
+
+    def find(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    inside = sites[(sites >= region.start) & (sites < region.end)]
+    best_near_tss = _best_within(inside, starts, ends, values, distance)  # (TSS,) highest value within distance
+    found_at = np.sort(best_near_tss)[::-1]
+    rows, comps, far = [], 0, 0
+    by_value = np.argsort(-values, kind="stable")
+    length = max(len(region), 1)
+    i = 0
+    while i < n:
+        level = values[by_value[i]]
+        while i < n and values[by_value[i]] == level:
+            k = int(by_value[i])
+            active[k] = True
+            comps += 1
+            far += not comp_near[k]
+            for other, joined in ((k - 1, touching[k]), (k + 1, touching[k + 1] if k + 1 <= n else False)):
+                if 0 <= other < n and joined and active[other]:
+                    a, b = find(k), find(other)
+                    if a != b:
+                        far -= (not comp_near[a]) + (not comp_near[b])
+                        parent[b] = a
+                        comp_near[a] = comp_near[a] or comp_near[b]
+                        far += not comp_near[a]
+                        comps -= 1
+            i += 1
+        found = int(np.searchsorted(-found_at, -level, side="right"))  # TSSs whose best nearby value >= level
+        rows.append((float(level), comps, far, far / length * 100_000, found,
+                     found / len(inside) if len(inside) else float("nan")))
+    return pd.DataFrame(rows, columns=list(SWEEP_COLUMNS))
+
+
+def _near_any(starts: np.ndarray, ends: np.ndarray, sites: np.ndarray, distance: int) -> np.ndarray:
+    """(n,) whether some site p satisfies start - distance <= p <= end - 1 + distance."""
+    if len(sites) == 0:
+        return np.zeros(len(starts), dtype=bool)
+    first = np.searchsorted(sites, starts - distance, side="left")
+    return (first < len(sites)) & (sites[np.minimum(first, len(sites) - 1)] <= ends - 1 + distance)
+
+
+def _best_within(sites: np.ndarray, starts: np.ndarray, ends: np.ndarray, values: np.ndarray,
+                 distance: int) -> np.ndarray:
+    """(TSS,) the highest value of the segments within ``distance`` of each site (-inf if none)."""
+    out = np.full(len(sites), -np.inf)
+    for j, p in enumerate(sites):
+        lo = np.searchsorted(ends, p - distance, side="right")  # segments ending after p - distance
+        hi = np.searchsorted(starts, p + distance, side="right")  # starting at or before p + distance
+        if hi > lo:
+            out[j] = values[lo:hi].max()
+    return out
+
+
+def threshold_for_rate(sweep: pd.DataFrame, rate: float) -> tuple[float, float]:
+    """(threshold, its false calls per 100 kb): the lowest threshold reached, lowering it from the top,
+    before false calls first exceed ``rate`` per 100 kb (the most sensitive calls within the budget).
+
+    If even the highest threshold exceeds the rate, that threshold is returned with its rate.
+    """
+    if rate <= 0:
+        raise InputError(f"the target false-call rate must be above 0 per 100 kb, got {rate:g}")
+    if sweep.empty:
+        raise InputError("no scored window in the region: nothing to calibrate on")
+    over = np.flatnonzero(sweep["false_per_100kb"].to_numpy() > rate)
+    last = (over[0] - 1) if len(over) else len(sweep) - 1
+    last = max(int(last), 0)
+    return float(sweep["threshold"].iloc[last]), float(sweep["false_per_100kb"].iloc[last])
+
+
+def recall_at_rates(sweep: pd.DataFrame, rates=(0.5, 1.0, 2.0)) -> list[dict]:
+    """For each false-call rate: the threshold :func:`threshold_for_rate` picks, the rate met and the recall."""
+    out = []
+    for rate in rates:
+        threshold, met = threshold_for_rate(sweep, rate)
+        row = sweep[sweep["threshold"] == threshold].iloc[0]
+        out.append({"target_false_per_100kb": rate, "threshold": threshold, "false_per_100kb": met,
+                    "recall": float(row["recall"]), "calls": int(row["calls"])})
+    return out
