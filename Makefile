@@ -35,15 +35,22 @@ demo: install
 	    --epochs 15 --device cpu --quiet
 	$(SF) evaluate promoter --data $(DEMO_OUT)/data --model $(DEMO_OUT)/model --out $(DEMO_OUT)/evaluation
 	$(SF) predict promoters --genome $(DEMO_GENOME) --model $(DEMO_OUT)/model --region $(DEMO_HELD_BACK) \
-	    --out $(DEMO_OUT)/calls.bed --bedgraph $(DEMO_OUT)/promoter.bedgraph
+	    --out $(DEMO_OUT)/calls.bed --narrowpeak $(DEMO_OUT)/calls.narrowPeak --bedgraph $(DEMO_OUT)/promoter.bedgraph \
+	    --bigwig $(DEMO_OUT)/promoter.bw
 	$(SF) evaluate scan --calls $(DEMO_OUT)/calls.bed --tss $(DEMO_TSS) --region $(DEMO_HELD_BACK) \
 	    --out $(DEMO_OUT)/scan_metrics.json
+	$(SF) evaluate scan --track $(DEMO_OUT)/promoter.bedgraph --tss $(DEMO_TSS) --region $(DEMO_HELD_BACK) \
+	    --genome $(DEMO_GENOME) --baseline-data $(DEMO_OUT)/data --out $(DEMO_OUT)/scan_curve.json \
+	    --sweep $(DEMO_OUT)/scan_sweep.tsv --figure $(DEMO_OUT)/scan_curve.png
 	@echo "demo outputs in $(DEMO_OUT)/:"
 	@echo "  data/         windows.tsv, dataset.json (promoter / background windows, split by coordinates)"
-	@echo "  model/        the fine-tuned classifier (config.json, model.safetensors, tokenizer.json, metrics.csv)"
-	@echo "  evaluation/   metrics.json (model vs 4-mer logistic regression), roc.png, pr.png"
-	@echo "  calls.bed     promoter calls in $(DEMO_HELD_BACK), BED6; promoter.bedgraph: the probability track"
-	@echo "  scan_metrics.json  calls against the annotated TSSs there"
+	@echo "  model/        the fine-tuned classifier (config.json, model.safetensors, tokenizer.json, metrics.csv,"
+	@echo "                finetune.yaml, calibration.json: the call threshold for 1 false call per 100 kb of the validation range)"
+	@echo "  evaluation/   metrics.json (model vs 4-mer logistic regression, also per background kind), roc/pr .png .svg"
+	@echo "  calls.bed, calls.narrowPeak   calls in $(DEMO_HELD_BACK) at the calibrated threshold (summits in narrowPeak)"
+	@echo "  promoter.bedgraph, promoter.bw  the probability track"
+	@echo "  scan_metrics.json  the calibrated calls against the annotated TSSs there"
+	@echo "  scan_curve.json, scan_curve.png, scan_sweep.tsv  recall against false calls per 100 kb, model beside the 4-mer LR scanner"
 
 test: install
 	$(PY) -m pytest -q

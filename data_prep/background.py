@@ -1,4 +1,5 @@
-"""Background windows: composition of any window of a sequence, distances to sites, GC matching.
+"""Background windows: composition of any window of a sequence, distances to sites, GC matching,
+sharing a count out between kinds, overlap tests and windows flanking sites.
 
 Coordinates are 0-based, half-open. Shared by the dataset builders that draw background
 (negative) windows to set beside positives: promoters, TF-binding peaks.
@@ -46,9 +47,15 @@ def distance_to_nearest(starts: np.ndarray, ends: np.ndarray, sites: np.ndarray)
 
 
 def match_gc(targets: np.ndarray, pool_gc: np.ndarray, per_positive: float, gc_match: bool,
-              rng: np.random.Generator) -> np.ndarray:
-    """Indices into the candidate pool: GC-binned like ``targets`` (or uniform when not gc_match)."""
-    wanted_total = round(len(targets) * per_positive)
+              rng: np.random.Generator, total: int | None = None) -> np.ndarray:
+    """Indices into the candidate pool: GC-binned like ``targets`` (or uniform when not gc_match).
+
+    ``total``, when given, is the number of windows wanted (instead of ``len(targets) * per_positive``
+    rounded); the bins then get ``total / len(targets)`` windows per positive.
+    """
+    wanted_total = round(len(targets) * per_positive) if total is None else int(total)
+    if total is not None and len(targets):
+        per_positive = total / len(targets)
     order = rng.permutation(len(pool_gc))
     if not gc_match or wanted_total == 0:
         return np.sort(order[:wanted_total])
@@ -68,3 +75,41 @@ def match_gc(targets: np.ndarray, pool_gc: np.ndarray, per_positive: float, gc_m
         rest = rest[np.argsort(np.abs(pool_gc[rest] - targets.mean()), kind="stable")]
         taken = np.concatenate([taken, rest[:short]])
     return np.sort(taken)
+
+
+def allocate(total: int, weights: dict[str, float]) -> dict[str, int]:
+    """``total`` whole windows shared out in proportion to ``weights`` (largest remainder, ties in key order)."""
+    keys = list(weights)
+    norm = sum(weights.values())
+    if total <= 0 or norm <= 0:
+        return {k: 0 for k in keys}
+    exact = np.array([total * weights[k] / norm for k in keys])
+    counts = np.floor(exact).astype(int)
+    counts[np.argsort(-(exact - counts), kind="stable")[: total - int(counts.sum())]] += 1
+    return {k: int(n) for k, n in zip(keys, counts)}
+
+
+def overlaps_any(starts: np.ndarray, ends: np.ndarray, other_starts: np.ndarray, other_ends: np.ndarray) -> np.ndarray:
+    """Whether each window [start, end) shares a base with any of the other windows."""
+    if len(other_starts) == 0:
+        return np.zeros(len(starts), dtype=bool)
+    order = np.argsort(other_starts, kind="stable")
+    o_starts = other_starts[order]
+    running_end = np.maximum.accumulate(other_ends[order])  # furthest end among windows starting at or before
+    last = np.searchsorted(o_starts, ends, side="left") - 1  # last other window starting before this end
+    return (last >= 0) & (running_end[np.maximum(last, 0)] > starts)
+
+
+def flank_candidates(sites: np.ndarray, width: int, offset_min: int, offset_max: int, size: int,
+                     rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``size`` windows of ``width`` centred ``offset_min..offset_max`` bases (uniform) either side of a random site.
+
+    Returns (starts, anchor index into ``sites``, signed offset of the window's centre from its site:
+    centre = site + offset, the centre being base ``start + width // 2``). Nothing is filtered.
+    """
+    if len(sites) == 0 or size <= 0:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty, empty
+    anchor = rng.integers(0, len(sites), size=size)
+    offset = rng.integers(offset_min, offset_max + 1, size=size) * np.where(rng.random(size) < 0.5, -1, 1)
+    return sites[anchor] + offset - width // 2, anchor, offset

@@ -27,30 +27,47 @@ def promoters(
     downstream: int = typer.Option(50, "--downstream", help="Bases 3' of the TSS (width = up + down + 1)."),
     region: Optional[str] = typer.Option(None, "--region", help="Region to use, e.g. chr20:1-50000000 "
                                          "(default: every contig holding a TSS)."),
-    negatives_per_positive: float = typer.Option(1.0, "--negatives-per-positive",
-                                                 help="Background windows per promoter window."),
+    negatives_per_positive: float = typer.Option(3.0, "--negatives-per-positive",
+                                                 help="Background windows per promoter window (all kinds)."),
+    background_mix: str = typer.Option("random=1,gc=1,flank=1", "--background-mix",
+                                       help="Shares of the background kinds, KIND=WEIGHT,... (normalised; a kind "
+                                       "left out gets 0): random (uniform windows >= --min-distance from any TSS), "
+                                       "gc (GC-matched to the split's promoters), flank (centred --flank-min.."
+                                       "--flank-max bases up- or downstream of a TSS, off every promoter window)."),
+    flank_min: int = typer.Option(1000, "--flank-min", help="Least bases between a flank window's centre and "
+                                  "its TSS."),
+    flank_max: int = typer.Option(3000, "--flank-max", help="Most bases between a flank window's centre and "
+                                  "its TSS."),
     val_region: Optional[str] = typer.Option(None, "--val-region", help="Validation range "
                                              "(default: second-to-last 10% of the region)."),
     test_region: Optional[str] = typer.Option(None, "--test-region", help="Test range "
                                               "(default: last 10% of the region)."),
-    min_distance: int = typer.Option(5000, "--min-distance", help="Least bases between a background window "
-                                     "and any TSS."),
+    min_distance: int = typer.Option(5000, "--min-distance", help="Least bases between a random or gc background "
+                                     "window and any TSS."),
     max_n: float = typer.Option(0.05, "--max-n", help="Largest share of N bases in a kept window."),
-    gc_match: bool = typer.Option(True, "--gc-match/--no-gc-match", help="GC-match background to promoters."),
+    gc_match: bool = typer.Option(True, "--gc-match/--no-gc-match", help="GC-match the gc share of the background "
+                                  "(--no-gc-match: draw it as random windows)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the background windows."),
 ) -> None:
-    """Promoter windows around TSSs and GC-matched background windows, split by coordinate ranges."""
-    from data_prep.promoters import PromoterDataParams, build_promoter_dataset
+    """Promoter windows around TSSs against random, GC-matched and TSS-flank background, split by coordinate ranges."""
+    from data_prep.promoters import BACKGROUND_KINDS, PromoterDataParams, build_promoter_dataset
 
     params = PromoterDataParams(upstream=upstream, downstream=downstream, region=region,
-                                negatives_per_positive=negatives_per_positive, val_region=val_region,
+                                negatives_per_positive=negatives_per_positive, background_mix=background_mix,
+                                flank_min=flank_min, flank_max=flank_max, val_region=val_region,
                                 test_region=test_region, min_distance=min_distance, max_n=max_n,
                                 gc_match=gc_match, seed=seed)
     result = build_promoter_dataset(genome, tss, out, params)
-    counts = "  ".join(f"{split}: {c['promoter']:,} promoter / {c['background']:,} background"
-                       for split, c in result.counts.items())
+    parts = []
+    for split, c in result.counts.items():
+        kinds = ", ".join(f"{c[f'background_{kind}']:,} {kind}" for kind in BACKGROUND_KINDS)
+        parts.append(f"{split}: {c['promoter']:,} promoter / {c['background']:,} background ({kinds})")
     dropped = ", ".join(f"{n:,} {why.replace('_', ' ')}" for why, n in result.dropped.items() if n)
-    typer.echo(f"{counts}" + (f"  (promoter windows dropped: {dropped})" if dropped else "") + f"  -> {out}")
+    typer.echo("  ".join(parts) + (f"  (promoter windows dropped: {dropped})" if dropped else "") + f"  -> {out}")
+    if result.short:
+        short = "; ".join(f"{split}: " + ", ".join(f"{n:,} {kind}" for kind, n in kinds.items())
+                          for split, kinds in result.short.items())
+        typer.echo(f"warning: too few candidate windows for the background mix, fewer drawn ({short})", err=True)
 
 
 def _dropped(dropped: dict[str, int]) -> str:

@@ -101,11 +101,11 @@ def main() -> int:
 
     maps = args.work / "maps_dna"
     seqformer("attention", "maps", "--model", MODELS / "promoter_bigbird", "--genome", GENOME, "--region", region,
-              "--out", maps, "--device", "cpu")
+              "--tss", tss + 1, "--out", maps, "--device", "cpu")
     entries.append(("Attention maps", "Every head of each layer of the shipped BigBird promoter model over the "
                     "same window (per-head colour scales).",
                     f"seqformer attention maps --model notebooks/models/promoter_bigbird --genome GENOME "
-                    f"--region {region} --out OUT", sorted(maps.glob("*.png"))))
+                    f"--region {region} --tss {tss + 1} --out OUT", sorted(maps.glob("*.png"))))
     maps = args.work / "maps_protein"
     seqformer("attention", "maps", "--model", MODELS / "protein_dense", "--fasta", PROTEINS, "--max-seqs", 1,
               "--out", maps, "--device", "cpu")
@@ -154,7 +154,8 @@ def main() -> int:
             section = heading
         lines += [caption, "", f"    {command}", ""]
         for path in files:
-            target = args.out / (path.name if path.parent == args.out else f"{path.parent.name}_{path.name}")
+            stem = path.name.removeprefix("seqformer_gallery_")
+            target = args.out / (stem if path.parent.name in ("docs", args.work.name) else f"{path.parent.name}_{stem}")
             if path.resolve() != target.resolve():
                 shutil.copyfile(path, target)
             lines.append(f"![{target.stem}](figures/{target.name})")

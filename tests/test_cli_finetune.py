@@ -7,8 +7,9 @@ import json
 
 import pytest
 import torch
-from helpers import cli_error, cli_ok
+from helpers import cli_error, cli_ok, runner
 
+from seqformer.cli import app
 from seqformer.models import EncoderConfig, MaskedLM, MaskedLMConfig
 from seqformer.models.classifier import SequenceClassifier
 from seqformer.tokenizers import KmerTokenizer
@@ -36,8 +37,9 @@ def test_build_finetune_evaluate(dataset, tmp_path):
     model_dir, eval_dir = tmp_path / "model", tmp_path / "eval"
     printed = cli_ok("finetune", "promoter", "--data", dataset, "--out", model_dir, "--max-steps", "2", *TINY)
     assert "best epoch 1 (step 2 of 2)" in printed
-    assert sorted(p.name for p in model_dir.iterdir()) == ["config.json", "finetune.json", "finetune.yaml",
-                                                           "metrics.csv", "model.safetensors", "tokenizer.json"]
+    assert sorted(p.name for p in model_dir.iterdir()) == ["calibration.json", "config.json", "finetune.json",
+                                                           "finetune.yaml", "metrics.csv", "model.safetensors",
+                                                           "tokenizer.json"]
     with open(model_dir / "metrics.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert [row["step"] for row in rows] == ["1", "2"] and rows[1]["val_auroc"] != ""
@@ -56,6 +58,55 @@ def test_build_finetune_evaluate(dataset, tmp_path):
         assert sorted(scores) == ["auprc", "auroc", "f1", "mcc"]
     assert (eval_dir / "roc.png").read_bytes()[:4] == b"\x89PNG"
     assert "AUROC" in cli_ok("evaluate", "promoter", "--data", dataset, "--model", model_dir, "--device", "cpu")
+
+
+def test_finetune_calibrates_and_predict_uses_the_threshold(dataset, fixture, tmp_path):
+    """A promoter model is calibrated on the validation range; predict promoters calls at that threshold."""
+    genome, tss = fixture
+    model_dir = tmp_path / "model"
+    printed = cli_ok("finetune", "promoter", "--data", dataset, "--out", model_dir, "--max-steps", "2",
+                     "--false-calls-per-100kb", "40", *TINY)
+    saved = json.loads((model_dir / "calibration.json").read_text())
+    assert saved["regions"] == ["chr20:2001-4000"] and saved["target_false_per_100kb"] == 40.0
+    assert saved["tss_file"] == str(tss.resolve()) and saved["genome"] == str(genome.resolve())
+    assert (saved["window"], saved["stride"], saved["distance"], saved["label"]) == (300, 150, 500, "promoter")
+    assert saved["tss"] == 2 and 0.0 <= saved["threshold"] <= 1.0
+    assert saved["met"] == (saved["false_per_100kb"] <= 40.0)
+    record = json.loads((model_dir / "finetune.json").read_text())
+    assert record["calibration"]["threshold"] == saved["threshold"]
+    assert record["config"]["finetune"]["false_calls_per_100kb"] == 40.0
+    assert f"threshold {saved['threshold']:.3f} (calibrated: 40.0 false calls per 100 kb on chr20:2001-4000" in printed
+
+    args = ["predict", "promoters", "--genome", genome, "--model", model_dir, "--region", "chr20:2001-4000",
+            "--out", tmp_path / "calls.bed", "--device", "cpu", "--quiet"]
+    result = runner.invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert (summary["threshold"], summary["threshold_source"]) == (saved["threshold"], "calibrated")
+    assert summary["calls"] == saved["calls"]  # the same region, stride and threshold: the calls calibration counted
+    assert "(calibrated: 40.0 false calls per 100 kb on chr20:2001-4000, measured" in result.stderr
+    summary = json.loads(cli_ok(*args, "--threshold", "0"))
+    assert (summary["threshold"], summary["threshold_source"], summary["calls"]) == (0.0, "--threshold", 1)
+
+
+def test_finetune_without_calibration_and_bad_rates(dataset, tmp_path):
+    cli_ok("finetune", "promoter", "--data", dataset, "--out", tmp_path / "model", "--max-steps", "1",
+           "--no-calibrate", *TINY)
+    assert not (tmp_path / "model" / "calibration.json").exists()
+    assert json.loads((tmp_path / "model" / "finetune.json").read_text())["calibration"] is None
+    for rate in ("0", "-1"):
+        line = cli_error("finetune", "promoter", "--data", dataset, "--out", tmp_path / "bad",
+                         "--false-calls-per-100kb", rate, *TINY)
+        assert f"--false-calls-per-100kb must be above 0, got {rate}" in line
+    (tmp_path / "bad.yaml").write_text("finetune: {false_calls_per_100kb: 0}\n")
+    line = cli_error("finetune", "promoter", "--data", dataset, "--out", tmp_path / "bad", "--config",
+                     tmp_path / "bad.yaml", *TINY)
+    assert "false_calls_per_100kb must be above 0" in line
+    meta = json.loads((dataset / "dataset.json").read_text())
+    (dataset / "dataset.json").write_text(json.dumps({**meta, "tss": str(tmp_path / "gone.bed")}))
+    line = cli_error("finetune", "promoter", "--data", dataset, "--out", tmp_path / "bad", *TINY)
+    assert "gone.bed is missing" in line and "--no-calibrate" in line
+    assert not (tmp_path / "bad").exists()
 
 
 def test_finetune_from_a_pretrained_encoder(dataset, tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -86,6 +87,61 @@ def test_promoters_skips_n_windows(files, tmp_path):
     assert json.loads(scan(files, tmp_path, "--region", "chr2", "--max-n", "1"))["skipped"] == 0
 
 
+def test_promoters_threshold_default_calibrated_and_given(files, tmp_path):
+    """No calibration.json: 0.5, said so; with one: its threshold and rate; --threshold wins over both."""
+    from seqformer.tasks.calibration import Calibration, write_calibration
+
+    model = tmp_path / "clf"
+    shutil.copytree(files / "clf", model)
+    args = ["predict", "promoters", "--genome", files / "g.fa", "--model", model, "--region", "chr1:11-390",
+            "--out", tmp_path / "c.bed", "--bedgraph", tmp_path / "t.bg", "--quiet"]
+    result = runner.invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert (summary["threshold"], summary["threshold_source"]) == (0.5, "default") and "calibration" not in summary
+    assert "threshold 0.5 (default: the model has no calibration.json" in result.stderr
+    values = [float(line.split("\t")[3]) for line in (tmp_path / "t.bg").read_text().splitlines()[1:]]
+    middle = sorted(values)[len(values) // 2]
+    write_calibration(Calibration(threshold=middle, target_false_per_100kb=1.0, false_per_100kb=0.96, recall=0.5,
+                                  calls=3, false_calls=1, tss_found=2, tss=4, regions=["chr1:1-400"], bases=400,
+                                  tss_file=None, genome=None, stride=30, window=WINDOW), model)
+    result = runner.invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert (summary["threshold"], summary["threshold_source"]) == (middle, "calibrated")
+    assert summary["calibration"]["regions"] == ["chr1:1-400"]
+    assert result.stderr.startswith(f"threshold {middle:.3f} (calibrated: 1.0 false calls per 100 kb on chr1:1-400, "
+                                    "measured 0.96)")
+    calls = read_bed(tmp_path / "c.bed", allow_empty=True)
+    assert len(calls) >= 1 and (calls["score"] >= round(middle * 1000)).all()
+    result = runner.invoke(app, [str(a) for a in args] + ["--threshold", "0"])
+    summary = json.loads(result.stdout)
+    assert (summary["threshold"], summary["threshold_source"]) == (0.0, "--threshold")
+    assert len(read_bed(tmp_path / "c.bed")) == 1  # everything called: one region
+    printed = cli_ok(*args[:-1])
+    assert f"at threshold {middle:.3g} (calibrated)" in printed
+
+
+def test_promoters_narrowpeak_and_bigwig(files, tmp_path):
+    import pyBigWig
+
+    summary = json.loads(scan(files, tmp_path, "--region", "chr1:11-390", "--threshold", "0.4", "--narrowpeak",
+                              tmp_path / "calls.narrowPeak", "--bigwig", tmp_path / "track.bw"))
+    bed = (tmp_path / "calls.bed").read_text().splitlines()
+    peaks = [line.split("\t") for line in (tmp_path / "calls.narrowPeak").read_text().splitlines()]
+    assert len(peaks) == len(bed) == summary["calls"] >= 1
+    for line, peak in zip(bed, peaks):
+        assert peak[:6] == line.split("\t") and peak[7:9] == ["-1", "-1"]
+        assert 0 <= int(peak[9]) < int(peak[2]) - int(peak[1]) and float(peak[6]) >= 0.4
+    track = [line.split("\t") for line in (tmp_path / "track.bedgraph").read_text().splitlines()[1:]]
+    handle = pyBigWig.open(str(tmp_path / "track.bw"))
+    assert handle.chroms() == {"chr1": 400, "chr2": 104}
+    got = handle.intervals("chr1")
+    handle.close()
+    assert [(s, e) for s, e, _ in got] == [(int(r[1]), int(r[2])) for r in track]
+    np.testing.assert_allclose([v for *_, v in got], [float(r[3]) for r in track], rtol=1e-6)
+
+
 def test_promoters_with_progress_prints_a_summary(files, tmp_path):
     out = cli_ok("predict", "promoters", "--genome", files / "g.fa", "--model", files / "clf",
                  "--region", "chr1:1-200", "--out", tmp_path / "c.bed")
@@ -116,7 +172,8 @@ def test_promoters_errors_leave_no_outputs(files, tmp_path, args, message):
     options[key] = value if key in ("--region", "--device", "--threshold") else files / value
     out = tmp_path / "out"
     argv = [x for pair in options.items() for x in pair]
-    line = cli_error("predict", "promoters", *argv, "--out", out / "calls.bed", "--bedgraph", out / "t.bg", "--quiet")
+    line = cli_error("predict", "promoters", *argv, "--out", out / "calls.bed", "--bedgraph", out / "t.bg",
+                     "--narrowpeak", out / "c.narrowPeak", "--bigwig", out / "t.bw", "--quiet")
     assert message in line
     assert not out.exists() or list(out.iterdir()) == []
 

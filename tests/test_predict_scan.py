@@ -1,4 +1,5 @@
-"""Scanning with plain scorer functions: stitching, strands, N windows, outputs, streaming."""
+"""Scanning with plain scorer functions: stitching, strands, N windows, calls and summits, outputs
+(BED6, narrowPeak, bedGraph, bigWig), streaming."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 
 from seqformer.io import Genome, read_bed
 from seqformer.io.regions import Region
-from seqformer.predict.scan import Stitcher, scan_genome, scan_segments
+from seqformer.predict.scan import Segment, Stitcher, call_peaks, scan_genome, scan_segments
 from seqformer.predict.windows import tile
 
 CONTIGS = {
@@ -129,5 +130,82 @@ def test_failed_scan_leaves_no_outputs(genome, tmp_path):
         raise RuntimeError("boom")
 
     with pytest.raises(RuntimeError):
-        scan_genome(broken, genome, "chr1", tmp_path / "c.bed", window=8, bedgraph=tmp_path / "t.bg")
+        scan_genome(broken, genome, "chr1", tmp_path / "c.bed", window=8, bedgraph=tmp_path / "t.bg",
+                    narrowpeak=tmp_path / "c.narrowPeak", bigwig=tmp_path / "t.bw")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["g.fa", "g.fa.fai"]
+
+
+def track(*rows, strand="+"):
+    """Hand-made segments: (start, end, value[, best window score, strand])."""
+    return [Segment(r[0], r[1], r[2], r[3] if len(r) > 3 else r[2], r[4] if len(r) > 4 else strand) for r in rows]
+
+
+def test_calls_merge_touching_segments_and_take_the_summit_of_the_first_top_stretch():
+    segments = track((0, 4, 0.2), (4, 6, 0.6), (6, 10, 0.9, 0.95, "-"), (10, 12, 0.9), (12, 14, 0.7, 0.99, "+"),
+                     (14, 16, 0.3), (16, 20, 0.8), (22, 25, 0.8))  # a gap at [20, 22): a separate call
+    calls = list(call_peaks("c", iter(segments), 0.5))
+    assert [(c.start, c.end, c.summit) for c in calls] == [(4, 14, 9), (16, 20, 18), (22, 25, 23)]
+    # [6, 12) is the one stretch at 0.9 (two segments): its middle base (6 + 12) // 2
+    assert calls[0].peak == 0.9 and calls[0].strand == "+"  # strand of the best window (0.99) covering the call
+    assert calls[0].bed_score == 900
+
+
+def test_summit_ties_and_rounding():
+    # two stretches at the top score: the first one's middle
+    calls = list(call_peaks("c", iter(track((0, 2, 0.9), (2, 4, 0.5), (4, 8, 0.9))), 0.5))
+    assert [(c.start, c.end, c.summit) for c in calls] == [(0, 8, 1)]
+    # scores equal at the track's 4 decimals are one stretch; the peak keeps the unrounded maximum
+    calls = list(call_peaks("c", iter(track((10, 13, 0.70001), (13, 20, 0.700012), (20, 21, 0.6))), 0.5))
+    assert [(c.start, c.end, c.summit, c.peak) for c in calls] == [(10, 21, 15, 0.700012)]
+    # a one-base call, a call at the threshold exactly, and nothing below it
+    calls = list(call_peaks("c", iter(track((0, 1, 0.5), (1, 5, 0.4), (5, 6, 0.45))), 0.45))
+    assert [(c.start, c.end, c.summit) for c in calls] == [(0, 1, 0), (5, 6, 5)]
+    assert list(call_peaks("c", iter(track((0, 5, 0.1))), 0.5)) == []
+
+
+def test_narrowpeak_columns(genome, tmp_path):
+    out, peaks, bedgraph = tmp_path / "calls.bed", tmp_path / "calls.narrowPeak", tmp_path / "t.bedgraph"
+    scan_genome(g_fraction, genome, "chr4:1-40", out, window=8, stride=2, threshold=0.3, narrowpeak=peaks,
+                bedgraph=bedgraph)
+    rows = lines(peaks)
+    assert rows == [["chr4", "0", "10", "promoter", "1000", "+", "1", "-1", "-1", "1"],
+                    ["chr4", "14", "22", "promoter", "438", "-", "0.4375", "-1", "-1", "4"],
+                    ["chr4", "28", "40", "promoter", "1000", "+", "1", "-1", "-1", "10"]]
+    assert [row[:6] for row in rows] == lines(out)  # BED6 + 4
+    track_rows = [(int(r[1]), int(r[2]), float(r[3])) for r in lines(bedgraph)[1:]]
+    for row in rows:  # the summit: middle of the first track row at the call's top value
+        start, end = int(row[1]), int(row[2])
+        inside = [r for r in track_rows if start <= r[0] < end]
+        top = max(r[2] for r in inside)
+        first = next(r for r in inside if r[2] == top)
+        assert start + int(row[9]) == (first[0] + first[1]) // 2 and float(row[6]) == top
+
+
+def test_bigwig_reads_back_as_the_bedgraph(genome, tmp_path):
+    import pyBigWig
+
+    bedgraph, bigwig = tmp_path / "t.bedgraph", tmp_path / "t.bw"
+    scan_genome(g_fraction, genome, "chr4:5-40", tmp_path / "c.bed", window=8, stride=2, bedgraph=bedgraph,
+                bigwig=bigwig)
+    expected = [(int(r[1]), int(r[2]), float(r[3])) for r in lines(bedgraph)[1:]]
+    handle = pyBigWig.open(str(bigwig))
+    try:
+        assert handle.isBigWig() and handle.chroms() == {name: len(seq) for name, seq in CONTIGS.items()}
+        got = handle.intervals("chr4")
+        assert [(s, e) for s, e, _ in got] == [(s, e) for s, e, _ in expected] and expected[0][0] == 4
+        np.testing.assert_allclose([v for *_, v in got], [v for *_, v in expected], rtol=1e-6)
+        assert handle.intervals("chr1") is None
+    finally:
+        handle.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.bed", "g.fa", "g.fa.fai", "t.bedgraph", "t.bw"]
+
+
+def test_bigwig_of_a_region_with_no_scored_window_is_empty_but_valid(genome, tmp_path):
+    import pyBigWig
+
+    result = scan_genome(g_fraction, genome, "chr2:1-12", tmp_path / "c.bed", window=8, stride=4,
+                         bigwig=tmp_path / "t.bw", narrowpeak=tmp_path / "c.np")
+    assert (result.scored, result.calls) == (0, 0) and (tmp_path / "c.np").read_text() == ""
+    handle = pyBigWig.open(str(tmp_path / "t.bw"))
+    assert handle.chroms("chr2") == 20 and handle.intervals("chr2") is None
+    handle.close()

@@ -1,4 +1,4 @@
-"""The promoter dataset builder (data_prep.promoters): windows, negatives, GC matching, splits, errors."""
+"""The promoter dataset builder (data_prep.promoters): windows, background kinds, GC matching, splits, errors."""
 
 from __future__ import annotations
 
@@ -10,15 +10,22 @@ import pytest
 from data_prep.background import GC_BINS
 from data_prep.background import match_gc as _match_gc
 from data_prep.promoters import (
+    BACKGROUND_KINDS,
     PromoterDataParams,
+    background_kind,
     build_promoter_dataset,
+    parse_mix,
     window_bounds,
 )
+from helpers import cli_error, cli_ok
+
 from seqformer.data.windows import LEGACY_PROMOTER_FORMAT, read_window_data
 from seqformer.errors import InputError
 from seqformer.io import Genome, read_bed
 
 SPLIT_OPTIONS = {"region": "chr20:1-6000", "val_region": "chr20:2001-4000", "test_region": "chr20:4001-6000"}
+CLI_SPLITS = ["--region", "chr20:1-6000", "--val-region", "chr20:2001-4000", "--test-region", "chr20:4001-6000",
+              "--min-distance", "300"]
 
 
 @pytest.fixture
@@ -56,24 +63,117 @@ def test_positive_windows_hand_computed(fixture, tmp_path):
 
 
 def test_longer_windows(fixture, tmp_path):
-    _, table, meta = build(fixture, tmp_path / "d", upstream=999, downstream=200)
+    # 1,200-base windows: the validation range widened so its two TSSs' windows lie inside it
+    _, table, meta = build(fixture, tmp_path / "d", upstream=999, downstream=200, val_region="chr20:1801-4100",
+                           test_region="chr20:4101-6000")
     plus = table[table["name"] == "TSS_3767418_+"].iloc[0]
     assert (plus["start"], plus["end"], meta["window"]) == (19, 1219, 1200)
     assert ((table["end"] - table["start"]) == 1200).all()
 
 
-def test_negatives_far_from_every_tss_and_seeded(fixture, tmp_path):
-    _, table, _ = build(fixture, tmp_path / "a", negatives_per_positive=2)
+def _kinds(table):
+    return table["name"].map(lambda name: background_kind(name) or "promoter")
+
+
+def _distance_to_nearest_tss(fixture, start, end):
     sites = read_bed(fixture[1])["start"].to_numpy()
+    return np.where((sites >= start) & (sites < end), 0, np.minimum(abs(sites - start), abs(sites - (end - 1)))).min()
+
+
+def test_random_and_gc_background_far_from_every_tss_and_seeded(fixture, tmp_path):
+    result, table, meta = build(fixture, tmp_path / "a", negatives_per_positive=2)
     negatives = table[table["promoter"] == 0]
-    assert len(negatives) == 12
-    for start, end in zip(negatives["start"], negatives["end"]):
-        distance = np.where((sites >= start) & (sites < end), 0, np.minimum(abs(sites - start), abs(sites - (end - 1))))
-        assert distance.min() >= 300
-    _, again, _ = build(fixture, tmp_path / "b", negatives_per_positive=2)
-    assert again.equals(table)
+    assert len(negatives) == 12 and result.short == {}
+    far = negatives[_kinds(negatives).isin(["random", "gc"])]
+    assert len(far) == 9  # 4 per split shared 1 : 1 : 1: 1 each, the window left over to random (first in order)
+    for start, end in zip(far["start"], far["end"]):
+        assert _distance_to_nearest_tss(fixture, start, end) >= 300
+    assert set(negatives["strand"]) == {"+", "-"}  # a random strand per window
+    _, again, again_meta = build(fixture, tmp_path / "b", negatives_per_positive=2)
+    assert again.equals(table) and again_meta["counts"] == meta["counts"]
+    assert (tmp_path / "a" / "windows.tsv").read_bytes() == (tmp_path / "b" / "windows.tsv").read_bytes()
     _, other, _ = build(fixture, tmp_path / "c", negatives_per_positive=2, seed=1)
     assert not other.equals(table)
+
+
+@pytest.mark.parametrize("per_positive, mix, expected", [
+    (3, "random=1,gc=1,flank=1", {"random": 2, "gc": 2, "flank": 2}),  # the default mix
+    (2, "random=1,gc=1,flank=2", {"random": 1, "gc": 1, "flank": 2}),
+    (3, "random=2,gc=1", {"random": 4, "gc": 2, "flank": 0}),  # a kind left out gets 0
+    (1, "random=1,gc=1,flank=1", {"random": 1, "gc": 1, "flank": 0}),  # 2 windows: ties go random, gc, flank
+    (2.5, "flank=1", {"random": 0, "gc": 0, "flank": 5}),
+])
+def test_each_kind_in_its_share_per_split(fixture, tmp_path, per_positive, mix, expected):
+    result, table, meta = build(fixture, tmp_path / "d", negatives_per_positive=per_positive, background_mix=mix,
+                                flank_min=400, flank_max=900)
+    assert result.short == {}
+    weights = parse_mix(mix)
+    assert meta["background"]["mix"] == {k: w / sum(weights.values()) for k, w in weights.items()}
+    assert meta["parameters"]["background_mix"] == mix
+    for split in ("train", "val", "test"):
+        rows = table[table["split"] == split]
+        drawn = _kinds(rows).value_counts().to_dict()
+        assert {kind: drawn.get(kind, 0) for kind in BACKGROUND_KINDS} == expected
+        assert meta["counts"][split] == {"promoter": 2, "background": sum(expected.values()),
+                                         **{f"background_{k}": n for k, n in expected.items()}}
+    # every background name carries its kind; promoters keep their TSS names
+    negatives = table[table["promoter"] == 0]
+    assert all(name.startswith(f"bg-{kind}:chr20_{start}") for name, kind, start in
+               zip(negatives["name"], _kinds(negatives), negatives["start"]))
+    assert table.loc[table["promoter"] == 1, "name"].str.startswith("TSS_").all()
+    assert not table.duplicated(["chrom", "start", "end"]).any()  # no window drawn twice
+
+
+def test_flank_windows_lie_near_a_tss_and_off_every_promoter_window(fixture, tmp_path):
+    _, table, meta = build(fixture, tmp_path / "d", negatives_per_positive=3, background_mix="flank=1",
+                           flank_min=400, flank_max=900)
+    assert meta["background"]["flank"] == {"min": 400, "max": 900}
+    tss = read_bed(fixture[1])
+    p_starts, p_ends = window_bounds(tss["start"].to_numpy(), tss["strand"].to_numpy(), 249, 50)
+    flanks = table[table["promoter"] == 0]
+    assert len(flanks) == 18 and (_kinds(flanks) == "flank").all()
+    for name, start, end in zip(flanks["name"], flanks["start"], flanks["end"]):
+        centre = start + 150
+        offset = int(name.rsplit(":", 1)[1])  # centre minus its TSS, on the TSS's strand
+        assert 400 <= abs(offset) <= 900
+        anchors = tss[((tss["strand"] == "+") & (tss["start"] == centre - offset))
+                      | ((tss["strand"] == "-") & (tss["start"] == centre + offset))]
+        assert len(anchors) >= 1, name
+        assert not ((p_starts < end) & (p_ends > start)).any(), name  # overlaps no promoter window (so holds no TSS)
+    assert {n[0] for n in flanks["name"].str.rsplit(":", n=1).str[1]} == {"+", "-"}  # up- and downstream
+
+
+def test_random_background_does_not_use_gc_matching(fixture, tmp_path, monkeypatch):
+    import data_prep.promoters as promoters
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("GC matching was used")
+
+    monkeypatch.setattr(promoters, "match_gc", refuse)
+    _, table, _ = build(fixture, tmp_path / "d", background_mix="random=1,flank=1", flank_min=400, flank_max=900)
+    assert set(_kinds(table[table["promoter"] == 0])) == {"random", "flank"}
+    with pytest.raises(AssertionError, match="GC matching was used"):
+        build(fixture, tmp_path / "e", background_mix="gc=1")
+
+
+def test_a_short_kind_is_not_made_up_from_another(fixture, tmp_path):
+    # flank centres at most 100 bases from a TSS: every such window overlaps a promoter window
+    result, _, meta = build(fixture, tmp_path / "d", negatives_per_positive=3, flank_min=0, flank_max=100)
+    assert meta["background"]["short"] == result.short == {s: {"flank": 2} for s in ("train", "val", "test")}
+    for split in ("train", "val", "test"):
+        assert meta["counts"][split] == {"promoter": 2, "background": 4, "background_random": 2, "background_gc": 2,
+                                         "background_flank": 0}
+    genome, tss = fixture
+    from helpers import runner
+
+    from seqformer.cli import app
+
+    argv = ("data", "promoters", "--genome", genome, "--tss", tss, "--out", tmp_path / "cli", *CLI_SPLITS,
+            "--flank-min", "0", "--flank-max", "100")
+    ran = runner.invoke(app, [str(a) for a in argv])
+    assert ran.exit_code == 0 and "train: 2 promoter / 4 background (2 random, 2 gc, 0 flank)" in ran.stdout
+    assert ran.stderr.strip() == ("warning: too few candidate windows for the background mix, fewer drawn "
+                                  "(train: 2 flank; val: 2 flank; test: 2 flank)")
 
 
 def test_gc_matching_fills_each_bin_like_the_positives():
@@ -93,16 +193,21 @@ def test_negatives_are_closer_in_gc_when_matched(fixture, tmp_path):
                            (genome.fetch(c, a, b) for c, a, b in zip(table["chrom"], table["start"], table["end"]))])
         return abs(gc[table["promoter"].to_numpy() == 1].mean() - gc[table["promoter"].to_numpy() == 0].mean())
 
-    _, matched, _ = build(fixture, tmp_path / "m", negatives_per_positive=2)
-    _, uniform, _ = build(fixture, tmp_path / "u", negatives_per_positive=2, gc_match=False)
+    _, matched, _ = build(fixture, tmp_path / "m", negatives_per_positive=2, background_mix="gc=1")
+    _, uniform, _ = build(fixture, tmp_path / "u", negatives_per_positive=2, background_mix="random=1")
     assert gc_gap(matched) < 0.08 and gc_gap(matched) < gc_gap(uniform)
+    # --no-gc-match draws the gc share as random windows: the same windows as a random-only mix
+    _, folded, meta = build(fixture, tmp_path / "f", negatives_per_positive=2, background_mix="gc=1", gc_match=False)
+    assert meta["background"]["mix"] == {"random": 1.0, "gc": 0.0, "flank": 0.0}
+    assert folded.equals(uniform)
 
 
 def test_no_window_in_two_splits(fixture, tmp_path):
-    # a validation range cutting through the + strand window [769, 1069) drops it
-    _, table, _ = build(fixture, tmp_path / "d", val_region="chr20:1001-4000", negatives_per_positive=3)
-    assert "TSS_3767418_+" not in set(table["name"])
-    ranges = {"val": (1000, 4000), "test": (4000, 6000)}
+    # a test range cutting through the + strand window [769, 1069) drops it
+    _, table, _ = build(fixture, tmp_path / "d", val_region="chr20:2001-4000", test_region="chr20:801-2000",
+                        negatives_per_positive=3, flank_min=400, flank_max=900)
+    assert "TSS_3767418_+" not in set(table["name"]) and "TSS_3767336_-" in set(table["name"])
+    ranges = {"val": (2000, 4000), "test": (800, 2000)}
     for split, (lo, hi) in ranges.items():
         rows = table[table["split"] == split]
         assert ((rows["start"] >= lo) & (rows["end"] <= hi)).all()
@@ -115,24 +220,36 @@ def test_files_and_counts(fixture, tmp_path):
     header = (tmp_path / "d" / "windows.tsv").read_text().splitlines()[0]
     assert header == "#chrom\tstart\tend\tname\tstrand\tsource\trecord\toffset\tsplit\tpromoter"
     assert meta["genome"] == str(fixture[0].resolve())
-    assert meta["counts"] == result.counts == {s: {"promoter": 2, "background": 2} for s in ("train", "val", "test")}
+    # the default: 3 background windows per promoter, a third of each kind
+    assert meta["counts"] == result.counts == {
+        s: {"promoter": 2, "background": 6, "background_random": 2, "background_gc": 2, "background_flank": 2}
+        for s in ("train", "val", "test")}
+    assert meta["background"]["mix"] == {"random": 1 / 3, "gc": 1 / 3, "flank": 1 / 3}
+    assert meta["background"]["flank"] == {"min": 1000, "max": 3000} and meta["background"]["short"] == {}
     assert json.loads((tmp_path / "d" / "dataset.json").read_text())["parameters"]["min_distance"] == 300
 
 
 def test_default_splits_are_the_last_tenths(fixture, tmp_path):
     genome, tss = fixture
-    build_promoter_dataset(genome, tss, tmp_path / "d", PromoterDataParams(min_distance=300))
+    # the last tenth, chr20:5401-6000, lies past the fixture's last TSS (4955): refused at build time
+    with pytest.raises(InputError, match="the test range chr20:5401-6000 holds no TSS of tss.bed; "
+                                         "set --test-region to a range that does"):
+        build_promoter_dataset(genome, tss, tmp_path / "d", PromoterDataParams(min_distance=300))
+    assert not (tmp_path / "d").exists()
+    (tmp_path / "more.bed").write_text(tss.read_text() + "chr20\t5700\t5701\tlate\t0\t+\n")
+    build_promoter_dataset(genome, tmp_path / "more.bed", tmp_path / "d", PromoterDataParams(min_distance=300))
     meta = json.loads((tmp_path / "d" / "dataset.json").read_text())
     assert meta["splits"]["val"] == ["chr20:4801-5400"] and meta["splits"]["test"] == ["chr20:5401-6000"]
 
 
 def test_off_contig_windows_are_dropped_and_counted(fixture, tmp_path):
     # + strand TSS at 1018 starts at 1018 - 1050 < 0; - strand TSS at 4955 ends at 4955 + 1051 > 6000
-    result, table, _ = build(fixture, tmp_path / "d", region=None, val_region="chr20:1-2", test_region="chr20:3-4",
-                             upstream=1050, downstream=10)
-    assert result.dropped["off_contig"] == 2
+    result, table, meta = build(fixture, tmp_path / "d", region=None, val_region="chr20:2981-4080",
+                                test_region="chr20:4901-6000", upstream=1050, downstream=10)
+    assert result.dropped["off_contig"] == meta["dropped_positives"]["off_contig"] == 2
     assert sorted(table.loc[table["promoter"] == 1, "name"]) == ["TSS_3140531_-", "TSS_3767336_-", "TSS_3898140_+",
                                                               "TSS_3898209_-"]
+    assert ((table["start"] >= 0) & (table["end"] <= 6000)).all()  # no background window off the contig either
 
 
 @pytest.mark.parametrize("bed, message", [
@@ -144,6 +261,68 @@ def test_errors_write_nothing(fixture, tmp_path, bed, message):
     with pytest.raises(InputError, match=message.replace("?", r"\?")):
         build_promoter_dataset(fixture[0], tmp_path / "tss.bed", tmp_path / "out")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tss.bed"]
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--val-region", "chr20:1-600", "--test-region", "chr20:4001-6000"],
+     "the validation range chr20:1-600 holds no TSS of tss.bed; set --val-region to a range that does"),
+    (["--val-region", "chr20:2001-4000", "--test-region", "chr20:5401-6000"],
+     "the test range chr20:5401-6000 holds no TSS of tss.bed; set --test-region to a range that does"),
+    (["--region", "chr20:2001-6000", "--val-region", "chr20:2001-4000", "--test-region", "chr20:4001-6000"],
+     "the training part of chr20:2001-6000 (outside the validation and test ranges) holds no TSS of tss.bed; "
+     "set --region, --val-region or --test-region so that it does"),
+    # TSSs at 2940 and 3009 lie in chr20:2901-3100, but their 300-base windows cross its edges
+    (["--val-region", "chr20:2901-3100", "--test-region", "chr20:4001-6000"],
+     "the validation range chr20:2901-3100 holds 2 TSS(s) of tss.bed but none of their windows was kept"),
+])
+def test_a_split_without_a_promoter_is_refused(fixture, tmp_path, options, message):
+    genome, tss = fixture
+    line = cli_error("data", "promoters", "--genome", genome, "--tss", tss, "--out", tmp_path / "d", *options)
+    assert message in line
+    assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--background-mix", "random=1,gc=1,exon=1"], "--background-mix: unknown kind 'exon'; the kinds are random, "
+                                                     "gc, flank"),
+    (["--background-mix", "random=0,gc=0,flank=0"], "--background-mix: every weight is 0"),
+    (["--background-mix", "random=-1,gc=1"], "--background-mix: the weight of 'random' must be a number, 0 or more, "
+                                              "got '-1'"),
+    (["--background-mix", "gc=lots"], "the weight of 'gc' must be a number, 0 or more, got 'lots'"),
+    (["--background-mix", "random"], "--background-mix: 'random' is not KIND=WEIGHT (e.g. random=1,gc=1,flank=1)"),
+    (["--background-mix", "gc=1,gc=2"], "--background-mix: 'gc' is given twice"),
+    (["--flank-min", "3000", "--flank-max", "1000"], "--flank-min (3000) is more than --flank-max (1000)"),
+    (["--flank-min", "-5"], "--flank-min must be 0 or more, got -5"),
+])
+def test_bad_background_options_are_one_line(fixture, tmp_path, options, message):
+    genome, tss = fixture
+    line = cli_error("data", "promoters", "--genome", genome, "--tss", tss, "--out", tmp_path / "d", *CLI_SPLITS,
+                     *options)
+    assert message in line
+    assert not (tmp_path / "d").exists()
+
+
+def test_the_cli_prints_each_kind(fixture, tmp_path):
+    genome, tss = fixture
+    printed = cli_ok("data", "promoters", "--genome", genome, "--tss", tss, "--out", tmp_path / "d", *CLI_SPLITS,
+                     "--background-mix", "random=1,gc=2,flank=3", "--flank-min", "400", "--flank-max", "900")
+    assert "val: 2 promoter / 6 background (1 random, 2 gc, 3 flank)" in printed
+    meta = json.loads((tmp_path / "d" / "dataset.json").read_text())
+    assert meta["background"]["mix"] == {"random": 1 / 6, "gc": 2 / 6, "flank": 3 / 6}
+
+
+def test_helpers():
+    from data_prep.background import allocate, overlaps_any
+
+    assert allocate(4, {"random": 1, "gc": 1, "flank": 1}) == {"random": 2, "gc": 1, "flank": 1}
+    assert allocate(7, {"random": 0, "gc": 1, "flank": 3}) == {"random": 0, "gc": 2, "flank": 5}
+    assert allocate(0, {"random": 1}) == {"random": 0}
+    hits = overlaps_any(np.array([0, 10, 30, 99]), np.array([5, 20, 40, 100]), np.array([19, 60, 5]),
+                        np.array([25, 100, 6]))
+    assert hits.tolist() == [False, True, False, True]
+    assert [background_kind(n) for n in ("bg-flank:chr1_5:-1200", "bg-gc:chr1_9", "bg-x:1", "TSS_1_+")] == [
+        "flank", "gc", None, None]
+    assert parse_mix("gc=1") == {"random": 0.0, "gc": 1.0, "flank": 0.0}
 
 
 def test_the_folder_is_a_labelled_window_folder(fixture, tmp_path):

@@ -166,3 +166,263 @@ def test_threshold_for_rate_stops_before_the_first_excess():
     assert threshold_for_rate(sweep.assign(false_per_100kb=5.0), 1.0) == (0.9, 5.0)
     with pytest.raises(InputError, match="above 0"):
         threshold_for_rate(sweep, 0)
+
+
+# --- a scan's track: recall at false-call rates, summits, the k-mer scanner beside the model -------
+# A 200-kb region, so one false call is 0.5 per 100 kb; TSSs at 10, 50, 90, 130 kb (and 250 kb, outside).
+TRACK_TSS = (10_000, 50_000, 90_000, 130_000, 250_000)
+SEGMENTS = [  # (start, end, value); what each adds as the threshold comes down to its value
+    (9_800, 10_000, 0.9),  # joins the 0.95 segment: still one call at TSS 10,000
+    (10_000, 10_200, 0.95),  # near TSS 10,000; its call's summit 10,100 (100 bp away)
+    (20_000, 20_300, 0.85),  # false; summit 20,150 (10,150 from TSS 10,000)
+    (49_600, 49_800, 0.8),  # near TSS 50,000 (last base 49,799: 201 bp); summit 49,700 (300 bp)
+    (70_000, 70_100, 0.75),  # false; summit 70,050 (19,950 from TSS 90,000)
+    (89_000, 89_200, 0.7),  # false alone (801 bp from TSS 90,000); summit 89,100 (900 bp)
+    (89_200, 89_800, 0.6),  # joins the 0.7 segment into a call near TSS 90,000: one false call less
+    (130_400, 130_500, 0.55),  # near TSS 130,000 (400 bp); summit 130,450 (450 bp)
+    (150_000, 150_100, 0.65),  # false; summit 150,050 (20,050 bp)
+    (180_000, 180_100, 0.5),  # false; summit 180,050 (50,050 bp)
+]
+TRACK_REGION = "c:1-200000"
+
+
+@pytest.fixture
+def track_files(tmp_path):
+    lines = ['track type=bedGraph name="promoter" description="promoter probability"']
+    lines += [f"c\t{s}\t{e}\t{v:g}" for s, e, v in SEGMENTS]
+    (tmp_path / "t.bedgraph").write_text("\n".join(lines) + "\n")
+    (tmp_path / "tss.bed").write_text("".join(f"c\t{p}\t{p + 1}\tTSS{i}\t0\t+\n" for i, p in enumerate(TRACK_TSS)))
+    return tmp_path / "t.bedgraph", tmp_path / "tss.bed"
+
+
+def test_read_track_skips_the_header_clips_to_the_region_and_sorts(tmp_path):
+    from seqformer.evaluation.scan import read_track
+
+    (tmp_path / "t.bg").write_text("browser position c:1-10\ntrack type=bedGraph\n# note\n\n"
+                                   "c 300 400 0.5\nc\t0\t100\t0.25\nd\t0\t50\t1\nc\t100\t300\t0.75\n")
+    frame = read_track(tmp_path / "t.bg", Region("c", 50, 350))
+    assert frame.to_dict("list") == {"chrom": ["c"] * 3, "start": [50, 100, 300], "end": [100, 300, 350],
+                                     "value": [0.25, 0.75, 0.5]}
+
+
+def test_recall_at_each_rate_and_the_summits_by_hand(track_files):
+    from seqformer.evaluation.scan import evaluate_track, read_track
+
+    track, tss = track_files
+    region = Region("c", 0, 200_000)
+    result = evaluate_track(read_track(track, region), read_bed(tss), region, 500)
+    assert (result.tss, result.bases, result.segments) == (4, 200_000, 10)
+    sweep = result.sweep
+    assert list(sweep["threshold"]) == [0.95, 0.9, 0.85, 0.8, 0.75, 0.7, 0.65, 0.6, 0.55, 0.5]
+    assert list(sweep["calls"]) == [1, 1, 2, 3, 4, 5, 6, 6, 7, 8]
+    assert list(sweep["false_calls"]) == [0, 0, 1, 1, 2, 3, 4, 3, 3, 4]  # the merge at 0.6 takes one back
+    assert list(sweep["tss_found"]) == [1, 1, 1, 2, 2, 2, 2, 3, 4, 4]
+    points = {p["target_false_per_100kb"]: p for p in result.operating_points}
+    # 0.5 per 100 kb: 0.75 would make 1.0, so 0.8 (3 calls, 1 false); 1.0: 0.7 would make 1.5, so 0.75;
+    # 2.0: never exceeded, so the lowest threshold, 0.5
+    assert [(p["threshold"], p["false_per_100kb"], p["calls"], p["tss_found"], p["recall"], p["met"])
+            for p in points.values()] == [(0.8, 0.5, 3, 2, 0.5, True), (0.75, 1.0, 4, 2, 0.5, True),
+                                          (0.5, 2.0, 8, 4, 1.0, True)]
+    # summits to the nearest TSS: at 0.8 [100, 10150, 300]; at 0.75 + 19950; at 0.5 eight calls
+    assert points[0.5]["summit_to_tss"] == {"calls": 3, "median": 300.0, "within_100": pytest.approx(1 / 3),
+                                            "within_250": pytest.approx(1 / 3), "within_500": pytest.approx(2 / 3)}
+    assert points[1.0]["summit_to_tss"] == {"calls": 4, "median": (300 + 10_150) / 2, "within_100": 0.25,
+                                            "within_250": 0.25, "within_500": 0.5}
+    assert points[2.0]["summit_to_tss"] == {"calls": 8, "median": (900 + 10_150) / 2, "within_100": 0.125,
+                                            "within_250": 0.125, "within_500": 0.375}
+
+
+def test_a_rate_no_threshold_meets_is_flagged():
+    import pandas as pd
+
+    from seqformer.evaluation.scan import evaluate_track
+
+    track = pd.DataFrame({"chrom": ["c"], "start": [5_000], "end": [5_100], "value": [0.9]})  # one false call
+    tss = pd.DataFrame({"chrom": ["c"], "start": [50_000], "end": [50_001]})
+    result = evaluate_track(track, tss, Region("c", 0, 100_000), 500, rates=(0.5,))
+    (point,) = result.operating_points
+    assert (point["threshold"], point["false_per_100kb"], point["met"], point["recall"]) == (0.9, 1.0, False, 0.0)
+
+
+def test_calls_at_joins_touching_segments_and_finds_the_summit():
+    import numpy as np
+
+    from seqformer.evaluation.scan import calls_at
+
+    starts = np.array([0, 10, 20, 40, 50])
+    ends = np.array([10, 20, 30, 50, 60])  # a gap between 30 and 40
+    values = np.array([0.6, 0.9, 0.9, 0.7, 0.8])
+    calls = calls_at(starts, ends, values, 0.6)
+    assert calls.to_dict("list") == {"start": [0, 40], "end": [30, 60], "peak": [0.9, 0.8], "summit": [15, 55]}
+    assert calls_at(starts, ends, values, 0.95).empty
+    assert calls_at(starts, ends, values, 0.85)[["start", "end", "summit"]].to_dict("list") == {
+        "start": [10], "end": [30], "summit": [15]}  # a tie: the leftmost top segment's middle
+
+
+def test_nearest_tss_distance():
+    import numpy as np
+
+    from seqformer.evaluation.scan import nearest_tss_distance
+
+    assert list(nearest_tss_distance(np.array([0, 99, 150, 400]), np.array([300, 100]))) == [100, 1, 50, 100]
+    assert np.isinf(nearest_tss_distance(np.array([5]), np.array([], int))).all()
+
+
+def test_cli_track_mode_writes_metrics_sweep_and_figure(track_files, tmp_path):
+    track, tss = track_files
+    printed = json.loads(cli_ok("evaluate", "scan", "--track", track, "--tss", tss, "--region", TRACK_REGION,
+                                "--json", "--out", tmp_path / "m.json", "--sweep", tmp_path / "sweep.tsv",
+                                "--figure", tmp_path / "curve"))
+    assert json.loads((tmp_path / "m.json").read_text()) == printed
+    assert (printed["region"], printed["tss"], printed["distance"], list(printed["predictors"])) == (
+        TRACK_REGION, 4, 500, ["model"])
+    points = printed["predictors"]["model"]["operating_points"]
+    assert [p["recall"] for p in points] == [0.5, 0.5, 1.0]
+    lines = (tmp_path / "sweep.tsv").read_text().splitlines()
+    assert lines[0].split("\t") == ["predictor", "threshold", "calls", "false_calls", "false_per_100kb",
+                                    "tss_found", "recall"]
+    assert len(lines) == 11 and lines[4].split("\t") == ["model", "0.8", "3", "1", "0.5", "2", "0.5"]
+    assert (tmp_path / "curve.png").read_bytes()[:4] == b"\x89PNG" and "<svg" in (tmp_path / "curve.svg").read_text()
+    table = cli_ok("evaluate", "scan", "--track", track, "--tss", tss, "--region", TRACK_REGION)
+    assert "300 bp; 33/33/67%" in table and "50.0% (2)" in table
+
+
+def test_a_bigwig_track_gives_the_same_numbers(track_files, tmp_path):
+    import pyBigWig
+
+    track, tss = track_files
+    bw = pyBigWig.open(str(tmp_path / "t.bw"), "w")
+    bw.addHeader([("c", 300_000)])
+    ordered = sorted(SEGMENTS)
+    bw.addEntries(["c"] * len(ordered), [s for s, _, _ in ordered], ends=[e for _, e, _ in ordered],
+                  values=[v for _, _, v in ordered])
+    bw.close()
+    args = ("--tss", tss, "--region", TRACK_REGION, "--json")
+    from_bedgraph = json.loads(cli_ok("evaluate", "scan", "--track", track, *args))["predictors"]["model"]
+    from_bigwig = json.loads(cli_ok("evaluate", "scan", "--track", tmp_path / "t.bw", *args))["predictors"]["model"]
+    assert from_bigwig["operating_points"] == from_bedgraph["operating_points"]
+    line = cli_error("evaluate", "scan", "--track", tmp_path / "t.bw", "--tss", tss, "--region", "chrc:1-1000")
+    assert "contig 'chrc' not in t.bw; did you mean 'c'?" in line
+
+
+@pytest.mark.parametrize("text, message", [
+    ("track type=bedGraph\nc\t0\t100\t0.5\nc\t100\t200\n", "t.bedgraph: line 3: 3 columns, expected 4"),
+    ("c\t0\t100\t0.5\nc\t1x0\t200\t0.5\n", "t.bedgraph: line 2: start '1x0' is not a whole number >= 0"),
+    ("c\t0\t100\t0.5\nc\t200\t200\t0.5\n", "t.bedgraph: line 2: end 200 is not above start 200"),
+    ("c\t0\t100\thigh\n", "t.bedgraph: line 1: value 'high' is not a finite number"),
+    ("c\t0\t100\t0.5\nc\t50\t200\t0.5\n", "t.bedgraph: intervals c:0-100 and c:50-200 overlap"),
+    ("chrc\t0\t100\t0.5\n", "contig 'c' not in t.bedgraph; did you mean 'chrc'?"),
+    ("chr1\t0\t100\t0.5\n", "contig 'c' not in t.bedgraph; it has chr1"),
+    ("c\t190000\t199000\t0.5\n", "t.bedgraph has no interval in c:1-100000"),
+])
+def test_a_bad_track_is_one_line_and_exit_2(track_files, tmp_path, text, message):
+    track, tss = track_files
+    track.write_text(text)
+    line = cli_error("evaluate", "scan", "--track", track, "--tss", tss, "--region", "c:1-100000",
+                     "--out", tmp_path / "m.json", "--sweep", tmp_path / "s.tsv", "--figure", tmp_path / "f")
+    assert message in line
+    assert not any((tmp_path / name).exists() for name in ("m.json", "s.tsv", "f.png", "f.svg"))
+
+
+def test_track_on_a_contig_other_than_the_tss_bed_reuses_the_calls_checks(track_files, tmp_path):
+    track, _ = track_files
+    (tmp_path / "tss20.bed").write_text("20\t500\t501\n")
+    line = cli_error("evaluate", "scan", "--track", track, "--tss", tmp_path / "tss20.bed", "--region", "c:1-1000")
+    assert "contig 'c' not in tss20.bed" in line
+
+
+@pytest.mark.parametrize("extra, message", [
+    ((), "give --calls (promoter calls) or --track"),
+    (("--calls", "C", "--track", "T"), "not both"),
+    (("--calls", "C", "--sweep", "s.tsv"), "--sweep needs --track"),
+    (("--calls", "C", "--figure", "f"), "--figure needs --track"),
+    (("--track", "T", "--genome", "g.fa"), "needs both --genome and --baseline-data"),
+])
+def test_option_combinations_are_checked(track_files, extra, message):
+    track, tss = track_files
+    argv = [track if a == "T" else tss.parent / "calls.bed" if a == "C" else a for a in extra]
+    assert message in cli_error("evaluate", "scan", *argv, "--tss", tss, "--region", TRACK_REGION)
+
+
+# the k-mer logistic regression scanning the promoter fixture (tests/data/promoters: chr20, 6 kb, 6 TSSs)
+PROMOTER_TSS = (936, 1018, 2940, 3009, 4931, 4955)
+BACKGROUND_STARTS = (100, 300, 1500, 1700, 2200, 2500, 3500, 3700, 4200, 4500, 5200, 5600)
+SCAN_WINDOW = 100
+
+
+def promoter_folder(out, data_dir, test_names=None):
+    """A promoter data folder over the fixture genome: 100-bp windows, positives centred on each TSS.
+
+    ``test_names``: names of extra test windows (positives for TSS names, background otherwise) placed
+    at fixed starts; without it every window is in the train split.
+    """
+    import pandas as pd
+
+    from seqformer.data.windows import write_window_data
+
+    rows = [(p - 50, f"TSS_{p}", 1, "train") for p in PROMOTER_TSS]
+    rows += [(s, f"bg-random:chr20:{s + 1}-{s + SCAN_WINDOW}", 0, "train") for s in BACKGROUND_STARTS]
+    for i, name in enumerate(test_names or ()):
+        rows.append((150 + 400 * i, name, int(name.startswith("TSS")), "test"))
+    table = pd.DataFrame({"chrom": "chr20", "start": [r[0] for r in rows],
+                          "end": [r[0] + SCAN_WINDOW for r in rows], "name": [r[1] for r in rows], "strand": "+",
+                          "source": "genome", "record": "chr20", "offset": [r[0] for r in rows],
+                          "split": [r[3] for r in rows], "promoter": [r[2] for r in rows]})
+    genome = str((data_dir / "promoters" / "genome.fa").resolve())
+    write_window_data(out, table, {"task": "promoter", "targets": ["promoter"], "window": SCAN_WINDOW,
+                                   "sources": {"genome": {"kind": "genome", "path": genome}}})
+    return out
+
+
+def test_the_kmer_scanner_gives_the_model_scans_track(tmp_path, data_dir):
+    """Both strands (max), mean over the covering windows, one value per segment, as the model's scan."""
+    import numpy as np
+
+    from seqformer.evaluation.scan import kmer_scanner, scan_track
+    from seqformer.io import Genome, reverse_complement
+
+    scorer, window, about = kmer_scanner(promoter_folder(tmp_path / "data", data_dir), k=3)
+    assert window == SCAN_WINDOW and about["train_windows"] == 18 and about["k"] == 3
+    with Genome(data_dir / "promoters" / "genome.fa") as genome:
+        region = genome.region("chr20:1-1000")
+        track = scan_track(scorer, genome, region, window, 50)
+        bases = genome.fetch("chr20", 0, 1000)
+    starts = list(range(0, 901, 50))
+    seqs = [bases[s:s + window] for s in starts]
+    scores = np.maximum(scorer(seqs), scorer([reverse_complement(s) for s in seqs]))
+    per_base = np.zeros(1000)
+    cover = np.zeros(1000)
+    for s, score in zip(starts, scores):
+        per_base[s:s + window] += score
+        cover[s:s + window] += 1
+    expected = np.round(per_base / cover, 4)
+    assert track["start"].iloc[0] == 0 and track["end"].iloc[-1] == 1000
+    assert (track["start"].to_numpy()[1:] == track["end"].to_numpy()[:-1]).all()  # contiguous, no overlap
+    got = np.repeat(track["value"].to_numpy(), (track["end"] - track["start"]).to_numpy())
+    assert np.array_equal(got, expected)
+    assert (np.diff(track["value"].to_numpy()) != 0).all()  # equal neighbours merged: one value per segment
+
+
+def test_cli_scores_the_kmer_scanner_beside_the_model(tmp_path, data_dir):
+    genome = data_dir / "promoters" / "genome.fa"
+    data = promoter_folder(tmp_path / "data", data_dir)
+    (tmp_path / "model.bedgraph").write_text("track type=bedGraph\n" + "".join(
+        f"chr20\t{s}\t{s + 100}\t{0.9 if any(s <= p < s + 100 for p in PROMOTER_TSS) else 0.1}\n"
+        for s in range(0, 6000, 100)))
+    printed = json.loads(cli_ok(
+        "evaluate", "scan", "--track", tmp_path / "model.bedgraph", "--tss", data_dir / "promoters" / "tss.bed",
+        "--region", "chr20:1-6000", "--genome", genome, "--baseline-data", data, "--baseline-k", "3",
+        "--json", "--sweep", tmp_path / "sweep.tsv", "--figure", tmp_path / "curve"))
+    assert list(printed["predictors"]) == ["model", "3-mer logistic regression"]
+    model, baseline = printed["predictors"].values()
+    assert [p["recall"] for p in model["operating_points"]] == [1.0, 1.0, 1.0]  # every TSS, no false call
+    assert [p["false_per_100kb"] for p in model["operating_points"]] == [0.0, 0.0, 0.0]
+    assert baseline["baseline"]["stride"] == 50 and baseline["baseline"]["window"] == 100
+    assert len(baseline["operating_points"]) == 3 and baseline["segments"] > 1
+    predictors = {line.split("\t")[0] for line in (tmp_path / "sweep.tsv").read_text().splitlines()[1:]}
+    assert predictors == {"model", "3-mer logistic regression"}
+    assert (tmp_path / "curve.png").exists() and (tmp_path / "curve.svg").exists()
+    printed = cli_ok("evaluate", "scan", "--track", tmp_path / "model.bedgraph", "--tss",
+                     data_dir / "promoters" / "tss.bed", "--region", "chr20:1-6000", "--genome", genome,
+                     "--baseline-data", data, "--baseline-k", "3", "--stride", "100")
+    assert "3-mer logistic regression" in printed and "scanned here" in printed

@@ -64,7 +64,7 @@ def promoter(
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     strands: str = typer.Option("both", "--strands", help=_STRANDS_HELP),
 ) -> None:
-    """AUROC, AUPRC, F1 and MCC on the test split, beside a k-mer-spectrum logistic regression."""
+    """AUROC, AUPRC, F1 and MCC on the test split beside a k-mer logistic regression, and per background kind."""
     from seqformer.evaluation.windows import PromoterEvaluation, write_promoter_evaluation
 
     result = PromoterEvaluation.from_windows(
@@ -82,7 +82,28 @@ def promoter(
         table.add_column(column, justify="left" if column == "predictor" else "right")
     for name, scores in result.metrics.items():
         table.add_row(name, *(f"{scores[key]:.3f}" for key in ("auroc", "auprc", "f1", "mcc")))
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    if result.by_background:
+        console.print(_background_table(result))
+
+
+_BACKGROUND_NAMES = {"random": "random genome", "gc": "GC-matched", "flank": "TSS flanks",
+                     "unlabelled": "unlabelled"}
+
+
+def _background_table(result) -> Table:
+    """AUROC and AUPRC of the promoter windows against each background kind, model beside baseline."""
+    model_name, baseline = list(result.metrics)[:2]
+    table = Table(title=f"promoter windows against each kind of background (baseline: {baseline})")
+    for column in ("background", "windows", "model AUROC", "baseline AUROC", "model AUPRC", "baseline AUPRC"):
+        table.add_column(column, justify="left" if column == "background" else "right",
+                         no_wrap=column == "background")
+    for kind, entry in result.by_background.items():
+        m, b = entry["metrics"][model_name], entry["metrics"][baseline]
+        table.add_row(_BACKGROUND_NAMES.get(kind, f"bg-{kind}"), f"{entry['counts']['background']:,}",
+                      f"{m['auroc']:.3f}", f"{b['auroc']:.3f}", f"{m['auprc']:.3f}", f"{b['auprc']:.3f}")
+    return table
 
 
 def _evaluate(task: str, data: Path, model: Path, batch_size: int, device: str, baseline_k: Optional[int],

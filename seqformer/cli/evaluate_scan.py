@@ -1,4 +1,4 @@
-"""``seqformer evaluate scan``: promoter calls (BED) against annotated TSSs in a region."""
+"""``seqformer evaluate scan``: promoter calls (BED) or a scan's track against annotated TSSs in a region."""
 
 from __future__ import annotations
 
@@ -11,18 +11,119 @@ from rich.console import Console
 from rich.table import Table
 
 from seqformer.cli.evaluate import evaluate_app
+from seqformer.errors import InputError
+
+MODEL = "model"
 
 
 @evaluate_app.command("scan")
 def scan(
-    calls: Path = typer.Option(..., "--calls", help="Promoter calls, BED3+ (e.g. from `seqformer predict promoters`)."),
+    calls: Optional[Path] = typer.Option(None, "--calls", help="Promoter calls, BED3+ (e.g. from `seqformer "
+                                         "predict promoters`). Give --calls or --track."),
+    track: Optional[Path] = typer.Option(None, "--track", help="The scan's probability track instead of calls: "
+                                         "bedGraph (`predict promoters --bedgraph`) or bigWig (.bw, .bigwig); "
+                                         "recall is read off its curve at 0.5, 1 and 2 false calls per 100 kb."),
     tss: Path = typer.Option(..., "--tss", help="Annotated TSSs, BED3+; each row's start is the TSS."),
     region: str = typer.Option(..., "--region", help="The scanned region, 1-based inclusive, e.g. chr20:1-4000000."),
     distance: int = typer.Option(500, "--distance", min=0, help="Bases allowed between a call and a TSS."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
     out: Optional[Path] = typer.Option(None, "--out", help="Also write the metrics to this JSON file."),
+    sweep: Optional[Path] = typer.Option(None, "--sweep", help="With --track: write every threshold's calls, "
+                                         "false calls per 100 kb and recall to this TSV (one block per predictor)."),
+    figure: Optional[Path] = typer.Option(None, "--figure", help="With --track: draw recall against false calls "
+                                          "per 100 kb to PATH.png and PATH.svg."),
+    genome: Optional[Path] = typer.Option(None, "--genome", help="With --track and --baseline-data: the reference "
+                                          "FASTA the k-mer baseline scans the region of."),
+    baseline_data: Optional[Path] = typer.Option(None, "--baseline-data", help="With --track and --genome: a "
+                                                 "promoter data folder; a k-mer logistic regression trained on its "
+                                                 "train split scans the region beside the model."),
+    baseline_k: int = typer.Option(4, "--baseline-k", min=1, max=8, help="k of the k-mer baseline scanner."),
+    stride: Optional[int] = typer.Option(None, "--stride", min=1, help="Bases between the baseline's window "
+                                         "starts (default: half the data folder's window)."),
+    batch_size: int = typer.Option(256, "--batch-size", min=1, help="Windows per baseline scoring call."),
 ) -> None:
-    """Sensitivity (TSSs with a call nearby), precision and false calls per 100 kb."""
+    """Calls: sensitivity, precision, false calls per 100 kb. A track: recall at 0.5/1/2 false calls per 100 kb."""
+    from seqformer.io import atomic_open, parse_region, read_bed
+
+    if (calls is None) == (track is None):
+        raise InputError("give --calls (promoter calls) or --track (the scan's bedGraph or bigWig), not both"
+                         if calls is not None else "give --calls (promoter calls) or --track (the scan's bedGraph "
+                         "or bigWig)")
+    if calls is not None:
+        used = [name for name, value in (("--sweep", sweep), ("--figure", figure), ("--genome", genome),
+                                         ("--baseline-data", baseline_data), ("--stride", stride)) if value is not None]
+        if used:
+            raise InputError(f"{used[0]} needs --track (a scan's bedGraph or bigWig), not --calls")
+        _calls_mode(calls, tss, region, distance, json_out, out)
+        return
+    if (genome is None) != (baseline_data is None):
+        raise InputError("the k-mer baseline scanner needs both --genome and --baseline-data")
+
+    from seqformer.evaluation.scan import evaluate_track, read_track
+
+    opened = None
+    if genome is not None:
+        from seqformer.io import Genome
+
+        opened = Genome(genome)
+        target = opened.region(region)
+    else:
+        target = parse_region(region)
+    try:
+        tss_frame = read_bed(tss, allow_empty=True)
+        results = {MODEL: evaluate_track(read_track(track, target), tss_frame, target, distance,
+                                         track_source=track.name, tss_source=tss.name)}
+        sources = {MODEL: {"track": str(track)}}
+        if opened is not None:
+            from seqformer.evaluation.scan import kmer_scanner, scan_track
+
+            scorer, window, about = kmer_scanner(baseline_data, baseline_k)
+            name = f"{baseline_k}-mer logistic regression"
+            stride = max(1, window // 2) if stride is None else stride
+            lr_track = scan_track(scorer, opened, target, window, stride, batch_size=batch_size)
+            results[name] = evaluate_track(lr_track, tss_frame, target, distance,
+                                           track_source=f"the {name} scan", tss_source=tss.name)
+            sources[name] = {"baseline": {**about, "stride": stride,
+                                          "scan": "both strands, the max of the two; mean over covering windows"}}
+    finally:
+        if opened is not None:
+            opened.close()
+
+    first = results[MODEL]
+    report = {"region": first.region, "distance": distance, "tss": first.tss, "bases": first.bases,
+              "predictors": {name: {**sources[name], **{k: v for k, v in result.to_dict().items()
+                                                        if k not in ("region", "distance", "tss", "bases")}}
+                             for name, result in results.items()}}
+    fig = None
+    if figure is not None:  # drawn before anything is written, so a failure leaves no outputs
+        from seqformer.figures.scan import plot_scan_curves
+
+        fig = plot_scan_curves({name: r.sweep for name, r in results.items()},
+                               {name: r.operating_points for name, r in results.items()},
+                               region=first.region, distance=distance, tss=first.tss, bases=first.bases)
+    if sweep is not None:
+        import pandas as pd
+
+        table = pd.concat([r.sweep.assign(predictor=name) for name, r in results.items()], ignore_index=True)
+        table = table[["predictor", *[c for c in table.columns if c != "predictor"]]]
+        with atomic_open(sweep) as handle:
+            table.to_csv(handle, sep="\t", index=False, float_format="%.6g")
+    if fig is not None:
+        from seqformer.figures.style import save_figure
+
+        save_figure(fig, figure)
+    if out is not None:
+        with atomic_open(out) as handle:
+            json.dump(report, handle, indent=2)
+            handle.write("\n")
+    if json_out:
+        typer.echo(json.dumps(report))
+        return
+    _print_track_table(report, track.name, tss.name)
+
+
+def _calls_mode(calls: Path, tss: Path, region: str, distance: int, json_out: bool, out: Optional[Path]) -> None:
+    """Sensitivity, precision and false calls per 100 kb of a BED of calls."""
     from seqformer.evaluation.scan import evaluate_calls
     from seqformer.io import atomic_open, parse_region, read_bed
 
@@ -43,3 +144,29 @@ def scan(
     table.add_row("precision", f"{metrics.precision:.2%} ({metrics.calls_near_tss:,} of {metrics.calls:,} calls)")
     table.add_row("false calls per 100 kb", f"{metrics.false_per_100kb:.2f} ({metrics.false_calls:,} calls)")
     Console().print(table)
+
+
+def _summits(summit: dict) -> str:
+    """'300 bp; 33/33/67%': the median summit-to-TSS distance and the shares within 100, 250 and 500 bp."""
+    if summit["median"] is None:
+        return "no calls"
+    shares = "/".join(f"{100 * summit[f'within_{d}']:.0f}" for d in (100, 250, 500))
+    return f"{summit['median']:,.0f} bp; {shares}%"
+
+
+def _print_track_table(report: dict, track_name: str, tss_name: str) -> None:
+    """One table per predictor, one row per false-call rate."""
+    console = Console()
+    for name, entry in report["predictors"].items():
+        table = Table(title=f"evaluate scan: {name} ({track_name if name == MODEL else 'scanned here'}) vs "
+                            f"{tss_name} in {report['region']}: {report['tss']:,} TSSs, a call within "
+                            f"{report['distance']:,} bp")
+        for column in ("false/100 kb (met)", "threshold", "calls", "recall",
+                       "summit to TSS: median; ≤100/250/500 bp"):
+            table.add_column(column, justify="right")
+        for point in entry["operating_points"]:
+            rate = f"{point['false_per_100kb']:.2f}" + ("" if point["met"] else ", over")
+            table.add_row(f"{point['target_false_per_100kb']:g} ({rate})", f"{point['threshold']:.4g}",
+                          f"{point['calls']:,}", f"{point['recall']:.1%} ({point['tss_found']:,})",
+                          _summits(point["summit_to_tss"]))
+        console.print(table)

@@ -16,7 +16,8 @@ def finetune(
     task: str = typer.Argument(..., help="promoter, chromatin or tf-binding (the kind of --data folder)."),
     data: Path = typer.Option(..., "--data", help="Data folder from `seqformer data promoters|chromatin|tf-binding`."),
     out: Path = typer.Option(..., "--out", help="Model folder to write (config.json, model.safetensors, "
-                             "tokenizer.json, metrics.csv, finetune.yaml, finetune.json); must be new or empty."),
+                             "tokenizer.json, metrics.csv, finetune.yaml, finetune.json; calibration.json for a "
+                             "promoter model); must be new or empty."),
     config: Optional[Path] = typer.Option(None, "--config", help="Fine-tuning config YAML (sections model, optim, "
                                           "train, finetune; e.g. a model's finetune.yaml), over the task's "
                                           "presets; flags given here override it."),
@@ -46,6 +47,12 @@ def finetune(
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the initialisation, order and strand flips "
                                        "(train.seed; default 0)."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="torch CPU threads (train.threads)."),
+    false_calls: Optional[float] = typer.Option(None, "--false-calls-per-100kb", help="Promoter models: the "
+                                                "false-call rate the scan threshold is calibrated to on the "
+                                                "validation range(s) (finetune.false_calls_per_100kb; default 1)."),
+    calibrate: bool = typer.Option(True, "--calibrate/--no-calibrate", help="Promoter models: scan the validation "
+                                   "range(s) after training and save the calibrated threshold as calibration.json "
+                                   "(used by `predict promoters`)."),
     quiet: bool = typer.Option(False, "--quiet", help="Log lines instead of a progress bar."),
 ) -> None:
     """Fine-tune a classifier (from scratch or --init); keeps the epoch with the best validation AUROC."""
@@ -59,13 +66,21 @@ def finetune(
         raise InputError(f"--arch must be one of {', '.join(ATTENTION_KINDS)}, got {arch!r}")
     if lr is not None and lr <= 0:
         raise InputError(f"--lr must be positive, got {lr}")
+    if false_calls is not None and not false_calls > 0:
+        raise InputError(f"--false-calls-per-100kb must be above 0, got {false_calls:g}")
     flags = {"model": {"arch": arch, "hidden_size": hidden, "num_layers": layers, "num_heads": heads},
              "optim": {"lr": lr},
              "train": {"max_steps": max_steps, "batch_size": batch_size, "device": device, "seed": seed,
                        "threads": threads},
-             "finetune": {"kmer": kmer, "kmer_stride": kmer_stride, "epochs": epochs, "pos_weight": pos_weight}}
+             "finetune": {"kmer": kmer, "kmer_stride": kmer_stride, "epochs": epochs, "pos_weight": pos_weight,
+                          "false_calls_per_100kb": false_calls}}
     merged = task_config(task, config, flag_overrides(flags))
-    result = finetune_classifier(task_data(task, data), out, merged, init=init, quiet=quiet)
+    result = finetune_classifier(task_data(task, data), out, merged, init=init, quiet=quiet, calibrate=calibrate)
     scores = "  ".join(f"{key} {value:.4f}" for key, value in result.validation.items())
-    typer.echo(f"best epoch {result.best_epoch} (step {result.best_step} of {result.steps}): {scores}  "
-               f"model: {result.model_dir}")
+    calibrated = ""
+    if result.calibration is not None:
+        cal = result.calibration
+        recall = "undefined" if cal.recall != cal.recall else f"{cal.recall:.3f}"
+        calibrated = f"  threshold {cal.threshold:.3f} (calibrated: {cal.describe()}, TSS recall {recall})"
+    typer.echo(f"best epoch {result.best_epoch} (step {result.best_step} of {result.steps}): {scores}"
+               f"{calibrated}  model: {result.model_dir}")

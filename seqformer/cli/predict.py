@@ -53,8 +53,16 @@ def promoters(
     out: Path = typer.Option(..., "--out", help="Promoter calls, sorted BED6 (score = peak probability x 1000)."),
     region: str | None = typer.Option(None, "--region", help="Samtools-style region, 1-based inclusive, "
                                          "e.g. chr20:50000001-63025520, or a contig name (default: the first contig)."),
-    bedgraph: Path | None = typer.Option(None, "--bedgraph", help="Also write the per-base probability track."),
-    threshold: float = typer.Option(0.5, "--threshold", help="Call bases whose probability is >= this."),
+    bedgraph: Path | None = typer.Option(None, "--bedgraph", help="Also write the per-base probability track "
+                                         "(bedGraph)."),
+    bigwig: Path | None = typer.Option(None, "--bigwig", help="Also write the per-base probability track as "
+                                       "bigWig (contig lengths from the genome's index)."),
+    narrowpeak: Path | None = typer.Option(None, "--narrowpeak", help="Also write the calls as narrowPeak "
+                                           "(signalValue = peak probability, pValue = qValue = -1, "
+                                           "peak = summit offset)."),
+    threshold: float | None = typer.Option(None, "--threshold", help="Call bases whose probability is >= this "
+                                           "(default: the model's calibrated threshold from its calibration.json, "
+                                           "else 0.5)."),
     stride: int | None = typer.Option(None, "--stride", min=1, help="Bases between window starts "
                                          "(default: half the model's window)."),
     batch_size: int = typer.Option(64, "--batch-size", min=1, help="Windows per forward pass (each strand)."),
@@ -64,12 +72,13 @@ def promoters(
                                 help="Skip windows whose fraction of N bases is above this, unscored."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
-    """Tile a region with overlapping windows, score both strands, write merged promoter calls."""
+    """Tile a region with overlapping windows, score both strands, write merged promoter calls with summits."""
     from seqformer.io import Genome
     from seqformer.predict.scan import scan_genome
     from seqformer.models import SequenceClassifier, load_model
     from seqformer.predict.scorer import label_index
     from seqformer.predict.windows import check_tiling
+    from seqformer.tasks.calibration import scan_threshold
 
     where = resolve_device(device)
     with Genome(genome) as ref:
@@ -77,15 +86,19 @@ def promoters(
         classifier = load_model(model, where, expect=SequenceClassifier)
         label_index(classifier, label)
         window = classifier.config.window
-        check_tiling(target, window, stride if stride is not None else max(1, window // 2))
+        step = stride if stride is not None else max(1, window // 2)
+        check_tiling(target, window, step)
+        chosen = scan_threshold(model, threshold, label=label, stride=step)
+        typer.echo(chosen.message, err=True)
         with _progress(len(target), quiet) as on_batch:
-            result = scan_genome(classifier, ref, target, out, label=label, bedgraph=bedgraph,
-                                 threshold=threshold, stride=stride, batch_size=batch_size, max_n_fraction=max_n,
+            result = scan_genome(classifier, ref, target, out, label=label, bedgraph=bedgraph, bigwig=bigwig,
+                                 narrowpeak=narrowpeak, threshold=chosen.value, stride=stride,
+                                 batch_size=batch_size, max_n_fraction=max_n,
                                  on_batch=on_batch and (lambda done, end: on_batch(done, end - target.start)))
-    typer.echo(json.dumps(result.to_dict()) if quiet else
-               f"{result.calls:,} calls ({result.called_bases:,} bases) in {result.region}: "
-               f"{result.scored:,} windows scored, {result.skipped:,} skipped as mostly N, "
-               f"{result.windows_per_s:,.0f} windows/s -> {out}")
+    typer.echo(json.dumps({**result.to_dict(), **chosen.to_dict()}) if quiet else
+               f"{result.calls:,} calls ({result.called_bases:,} bases) in {result.region} at threshold "
+               f"{chosen.value:.3g} ({chosen.source}): {result.scored:,} windows scored, {result.skipped:,} "
+               f"skipped as mostly N, {result.windows_per_s:,.0f} windows/s -> {out}")
 
 
 @predict_app.command("windows")

@@ -8,11 +8,20 @@ of the call (``s - p`` or ``p - (e - 1)``); "within ``distance``" means that gap
 - **precision**: calls within ``distance`` of a TSS / all calls. Calls are those overlapping the region;
   every TSS on the contig counts here, so a call just beside a TSS outside the region is not false.
 - **false calls per 100 kb**: calls farther than ``distance`` from every TSS, per 100,000 region bases.
+
+A scan's *track* (the per-base probabilities of ``predict promoters --bedgraph``, or a bigWig) gives
+a call set at every threshold: :func:`threshold_sweep` scores them all (the curve of recall against
+false calls per 100 kb), :func:`evaluate_track` reads recall off that curve at 0.5, 1 and 2 false
+calls per 100 kb and measures the calls' summits to the nearest TSS. :func:`kmer_scanner` and
+:func:`scan_track` scan the same region with the k-mer logistic regression, so that its curve can
+be read the same way beside the model's.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -222,3 +231,276 @@ def recall_at_rates(sweep: pd.DataFrame, rates=(0.5, 1.0, 2.0)) -> list[dict]:
         out.append({"target_false_per_100kb": rate, "threshold": threshold, "false_per_100kb": met,
                     "recall": float(row["recall"]), "calls": int(row["calls"])})
     return out
+
+
+# --- a scan's track (bedGraph or bigWig): its curve, operating points and summits -----------------
+RATES = (0.5, 1.0, 2.0)  # false calls per 100 kb at which recall is read off a track's curve
+SUMMIT_WITHIN = (100, 250, 500)  # summit-to-TSS distances whose shares are reported
+TRACK_COLUMNS = ("chrom", "start", "end", "value")
+TRACK_DECIMALS = 4  # a scan's values are rounded to this many decimals, as `predict promoters --bedgraph` writes them
+BIGWIG_SUFFIXES = (".bw", ".bigwig")
+BIGWIG_DECIMALS = 6  # bigWig values are float32 (about 7 digits); rounded so that 0.8 reads back as 0.8
+_WHOLE = re.compile(r"[0-9]+")
+
+
+def read_track(path: str | Path, region: Region) -> pd.DataFrame:
+    """The intervals of a bedGraph (plain or gzip) or bigWig (``.bw``, ``.bigwig``) on ``region``'s contig.
+
+    A bedGraph is ``chrom start end value`` per line (tabs or spaces), after optional ``track``,
+    ``browser`` and ``#`` lines; coordinates 0-based, half-open. A bigWig's float32 values are rounded
+    to :data:`BIGWIG_DECIMALS` decimals. Returns the rows overlapping
+    ``region`` (columns :data:`TRACK_COLUMNS`), clipped to it and sorted by start.
+    Raises InputError naming the file (and line) for a malformed line, overlapping intervals, or a
+    file without the region's contig (suggesting ``chr20`` for ``20`` and back).
+    """
+    from seqformer.io._files import require_file
+
+    path = require_file(path, allow_empty=True)
+    if path.suffix.lower() in BIGWIG_SUFFIXES:
+        frame = _read_bigwig(path, region)
+    else:
+        frame = _read_bedgraph(path, region)
+    frame = frame[(frame["end"] > region.start) & (frame["start"] < region.end)]
+    frame = frame.assign(start=frame["start"].clip(lower=region.start), end=frame["end"].clip(upper=region.end))
+    frame = frame.sort_values("start", kind="stable").reset_index(drop=True)
+    starts, ends = frame["start"].to_numpy(np.int64), frame["end"].to_numpy(np.int64)
+    clash = np.flatnonzero(starts[1:] < ends[:-1])
+    if len(clash):
+        i = int(clash[0])
+        raise InputError(f"intervals {region.chrom}:{starts[i]}-{ends[i]} and {region.chrom}:{starts[i + 1]}-"
+                         f"{ends[i + 1]} overlap; a track gives each base one value", path=path)
+    return frame
+
+
+def _read_bedgraph(path: Path, region: Region) -> pd.DataFrame:
+    """The rows of a bedGraph on ``region.chrom`` (every line checked); InputError naming file and line."""
+    from seqformer.io._files import open_text
+
+    contigs: dict[str, None] = {}
+    chroms, starts, ends, values = [], [], [], []
+    with open_text(path) as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip() or line.startswith("#") or line.split(None, 1)[0] in ("track", "browser"):
+                continue
+            fields = line.split()
+            if len(fields) != 4:
+                raise InputError(f"line {number}: {len(fields)} columns, expected 4 (chrom start end value) "
+                                 "in a bedGraph", path=path)
+            chrom, start, end, value = fields
+            for column, text in (("start", start), ("end", end)):
+                if not _WHOLE.fullmatch(text):
+                    raise InputError(f"line {number}: {column} {text!r} is not a whole number >= 0", path=path)
+            if int(end) <= int(start):
+                raise InputError(f"line {number}: end {end} is not above start {start}", path=path)
+            try:
+                number_value = float(value)
+            except ValueError:
+                number_value = float("nan")
+            if not np.isfinite(number_value):
+                raise InputError(f"line {number}: value {value!r} is not a finite number", path=path)
+            contigs.setdefault(chrom)
+            if chrom == region.chrom:
+                chroms.append(chrom)
+                starts.append(int(start))
+                ends.append(int(end))
+                values.append(number_value)
+    if contigs and region.chrom not in contigs:
+        raise InputError(missing_contig_message(region.chrom, list(contigs), path.name))
+    return pd.DataFrame({"chrom": pd.Series(chroms, dtype=object), "start": np.asarray(starts, np.int64),
+                         "end": np.asarray(ends, np.int64), "value": np.asarray(values, np.float64)})
+
+
+def _read_bigwig(path: Path, region: Region) -> pd.DataFrame:
+    """The intervals of a bigWig overlapping ``region``; InputError for an unreadable file or missing contig."""
+    import pyBigWig
+
+    try:
+        handle = pyBigWig.open(str(path))
+    except RuntimeError:
+        handle = None
+    if handle is None or not handle.isBigWig():
+        raise InputError("not a readable bigWig file", path=path)
+    try:
+        contigs = handle.chroms()
+        if region.chrom not in contigs:
+            raise InputError(missing_contig_message(region.chrom, list(contigs), path.name))
+        end = min(region.end, int(contigs[region.chrom]))
+        rows = (handle.intervals(region.chrom, region.start, end) or ()) if end > region.start else ()
+    finally:
+        handle.close()
+    rows = list(rows)
+    return pd.DataFrame({"chrom": pd.Series([region.chrom] * len(rows), dtype=object),
+                         "start": np.asarray([r[0] for r in rows], np.int64),
+                         "end": np.asarray([r[1] for r in rows], np.int64),
+                         "value": np.round(np.asarray([r[2] for r in rows], np.float64), BIGWIG_DECIMALS)})
+
+
+def track_from_segments(chrom: str, segments) -> pd.DataFrame:
+    """A scan's :class:`~seqformer.predict.scan.Segment` s as a track, the way ``predict promoters --bedgraph``
+    writes one: values rounded to :data:`TRACK_DECIMALS`, touching neighbours of equal value merged."""
+    starts, ends, values = [], [], []
+    for seg in segments:
+        value = round(float(seg.value), TRACK_DECIMALS)
+        if starts and ends[-1] == seg.start and values[-1] == value:
+            ends[-1] = seg.end
+        else:
+            starts.append(seg.start)
+            ends.append(seg.end)
+            values.append(value)
+    return pd.DataFrame({"chrom": pd.Series([chrom] * len(starts), dtype=object),
+                         "start": np.asarray(starts, np.int64), "end": np.asarray(ends, np.int64),
+                         "value": np.asarray(values, np.float64)})
+
+
+def calls_at(starts: np.ndarray, ends: np.ndarray, values: np.ndarray, threshold: float) -> pd.DataFrame:
+    """The calls of a track at ``threshold``, each with its summit.
+
+    Calls are maximal runs of touching segments with value >= ``threshold`` (as
+    :func:`seqformer.predict.scan.call_peaks` makes them; segments sorted by start). A call's
+    **summit** is the middle base, ``(start + end) // 2``, of its highest segment (the leftmost
+    one on a tie).
+
+    Returns:
+        Columns ``start, end, peak, summit``, one row per call in start order.
+    """
+    starts, ends = np.asarray(starts, np.int64), np.asarray(ends, np.int64)
+    values = np.asarray(values, np.float64)
+    keep = np.flatnonzero(values >= threshold)
+    if len(keep) == 0:
+        return pd.DataFrame({"start": np.zeros(0, np.int64), "end": np.zeros(0, np.int64),
+                             "peak": np.zeros(0), "summit": np.zeros(0, np.int64)})
+    new = np.ones(len(keep), dtype=bool)  # segment keep[i] starts a call
+    new[1:] = (np.diff(keep) != 1) | (starts[keep[1:]] != ends[keep[:-1]])
+    first = np.flatnonzero(new)
+    last = np.append(first[1:], len(keep)) - 1
+    peaks, summits = np.empty(len(first)), np.empty(len(first), np.int64)
+    for c, (a, b) in enumerate(zip(first, last)):
+        run = keep[a:b + 1]
+        top = run[int(np.argmax(values[run]))]
+        peaks[c] = values[top]
+        summits[c] = (starts[top] + ends[top]) // 2
+    return pd.DataFrame({"start": starts[keep[first]], "end": ends[keep[last]], "peak": peaks, "summit": summits})
+
+
+def nearest_tss_distance(positions: np.ndarray, tss: np.ndarray) -> np.ndarray:
+    """(n,) bases from each position to the nearest of ``tss`` (0-based positions; inf when none)."""
+    positions = np.asarray(positions, np.int64)
+    sites = np.sort(np.asarray(tss, np.int64))
+    if len(sites) == 0:
+        return np.full(len(positions), np.inf)
+    right = np.searchsorted(sites, positions, side="left")
+    after = np.abs(sites[np.minimum(right, len(sites) - 1)] - positions)
+    before = np.abs(positions - sites[np.maximum(right - 1, 0)])
+    return np.minimum(after, before).astype(np.float64)
+
+
+def summit_summary(distances: np.ndarray, within=SUMMIT_WITHIN) -> dict:
+    """``calls``, ``median`` (bases) and ``within_<d>`` (share of calls with a summit <= d bases from a TSS);
+    None where there is no call."""
+    distances = np.asarray(distances, np.float64)
+    n = len(distances)
+    out = {"calls": n, "median": float(np.median(distances)) if n else None}
+    for d in within:
+        out[f"within_{d}"] = float((distances <= d).mean()) if n else None
+    return out
+
+
+@dataclass
+class TrackEvaluation:
+    """A scan track against annotated TSSs: the whole curve and the calls at a few false-call rates."""
+
+    region: str  # samtools-style, 1-based inclusive
+    distance: int  # bases allowed between a call and a TSS
+    tss: int  # TSSs inside the region
+    bases: int  # region length
+    segments: int  # track intervals inside the region
+    sweep: pd.DataFrame  # threshold_sweep's rows
+    operating_points: list[dict]  # one per rate: threshold, rate met, recall, calls, summit distances
+
+    def to_dict(self) -> dict:
+        """Every field but the sweep."""
+        return {"region": self.region, "distance": self.distance, "tss": self.tss, "bases": self.bases,
+                "segments": self.segments, "operating_points": self.operating_points}
+
+
+def evaluate_track(track: pd.DataFrame, tss: pd.DataFrame, region: Region, distance: int = 500,
+                   rates=RATES, *, track_source: str = "the track",
+                   tss_source: str = "the TSS BED") -> TrackEvaluation:
+    """Read recall off a track's curve at each false-call rate of ``rates`` (per 100 kb).
+
+    ``track`` has columns ``chrom, start, end, value`` (:func:`read_track`,
+    :func:`track_from_segments`), non-overlapping. The sweep (:func:`threshold_sweep`) gives calls,
+    false calls per 100 kb and recall at every threshold; the threshold for a rate is the lowest one
+    reached before false calls first exceed it (:func:`threshold_for_rate`: the curve read from its
+    strict end), so two tracks of one region are compared at the same false-call rates, each with
+    its own threshold. At each threshold the calls' summits (:func:`calls_at`) are measured to the
+    nearest TSS on the contig (:func:`summit_summary`). Raises InputError when nothing could be
+    compared (:func:`check_scan_inputs`) or no interval lies in the region.
+    """
+    if distance < 0:
+        raise ValueError(f"distance must be >= 0, got {distance}")
+    check_scan_inputs(track, tss, region, calls_source=track_source, tss_source=tss_source)
+    on = track[(track["chrom"] == region.chrom) & (track["end"] > region.start) & (track["start"] < region.end)]
+    on = on.sort_values("start", kind="stable")
+    starts = on["start"].to_numpy(np.int64).clip(region.start, None)
+    ends = on["end"].to_numpy(np.int64).clip(None, region.end)
+    values = on["value"].to_numpy(np.float64)
+    if len(starts) == 0:
+        raise InputError(f"{track_source} has no interval in {region}: nothing to calibrate on")
+    sites = np.sort(tss.loc[tss["chrom"] == region.chrom, "start"].to_numpy(np.int64))
+    inside = int(((sites >= region.start) & (sites < region.end)).sum())
+    sweep = threshold_sweep(starts, ends, values, sites, region, distance)
+    points = []
+    for rate in rates:
+        threshold, met = threshold_for_rate(sweep, rate)
+        row = sweep[sweep["threshold"] == threshold].iloc[0]
+        calls = calls_at(starts, ends, values, threshold)
+        points.append({"target_false_per_100kb": float(rate), "threshold": threshold, "false_per_100kb": met,
+                       "met": bool(met <= rate), "calls": int(row["calls"]), "false_calls": int(row["false_calls"]),
+                       "tss_found": int(row["tss_found"]), "recall": float(row["recall"]),
+                       "summit_to_tss": summit_summary(nearest_tss_distance(calls["summit"].to_numpy(), sites))})
+    return TrackEvaluation(str(region), distance, inside, len(region), len(starts), sweep, points)
+
+
+# --- the k-mer logistic regression as a scanner, beside a model's track ---------------------------
+def kmer_scanner(data, k: int = 4, target: str = "promoter"):
+    """A k-mer logistic regression trained on a data folder's train split, as a scan scorer.
+
+    Returns ``(scorer, window, about)``: the scorer maps window strings to probabilities (as
+    :mod:`seqformer.predict.scan` takes them), ``window`` is the data folder's, ``about`` says what
+    was trained (k, C, training windows, the folder). The folder's only target, or ``target``.
+    """
+    from seqformer.data.windows import WindowData, check_both_classes, load_window_splits, read_window_data
+    from seqformer.evaluation.baselines import KmerLogisticRegression
+
+    if not isinstance(data, WindowData):
+        data = read_window_data(data)
+    targets = data.targets
+    if len(targets) != 1 and target not in targets:
+        raise InputError(f"the data folder has targets {list(targets)}; the scan baseline needs {target!r}",
+                         path=data.path)
+    column = 0 if len(targets) == 1 else targets.index(target)
+    train = load_window_splits(data, ("train",))["train"]
+    check_both_classes(train, "train", (targets[column],), data.path)
+    fitted = KmerLogisticRegression(k=k).fit(train.seqs, train.labels[:, column])
+
+    def scorer(seqs):
+        return fitted.predict_proba(list(seqs))
+
+    about = {"k": k, "C": fitted.C, "train_windows": len(train.seqs), "window": data.window,
+             "data": str(Path(data.path).resolve()), "target": targets[column]}
+    return scorer, data.window, about
+
+
+def scan_track(scorer, genome, region: Region, window: int, stride: int | None = None, *, batch_size: int = 256,
+               on_batch=None) -> pd.DataFrame:
+    """Scan ``region`` with ``scorer`` as ``predict promoters`` scans with a model (tiles every ``stride``,
+    default window // 2; both strands, the max of the two; mean over covering windows) and return the
+    track (:func:`track_from_segments`)."""
+    from seqformer.predict.scan import scan_segments
+    from seqformer.predict.windows import check_tiling, tile
+
+    stride = max(1, window // 2) if stride is None else stride
+    check_tiling(region, window, stride)
+    segments = scan_segments(scorer, tile(genome, region, window, stride), batch_size=batch_size, on_batch=on_batch)
+    return track_from_segments(region.chrom, segments)

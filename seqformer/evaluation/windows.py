@@ -11,12 +11,18 @@ means over targets that fine-tuning validates on. The report's figures are drawn
 several targets, ROC and PR curves for one (:func:`window_figures`). A one-target promoter result
 has its own report (:class:`PromoterEvaluation`: metrics.json, roc.png, pr.png), as
 ``seqformer evaluate promoter`` writes it.
+
+A one-target result is also scored against each kind of background separately
+(:func:`metrics_by_background`): a negative window's kind is the prefix of its name (``bg-random:``
+random genome windows, ``bg-gc:`` GC-matched ones, ``bg-flank:`` flanks of TSSs, as ``seqformer data
+promoters`` names them; any ``bg-KIND:``), ``unlabelled`` for names without one; every positive window
+is set against the negatives of one kind at a time.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +41,9 @@ if TYPE_CHECKING:
 
 THRESHOLD = 0.5  # probability at which F1 and MCC call a window positive
 MODEL = "model"
+BACKGROUND_PREFIX = "bg-"  # a background window's name: bg-KIND:...
+BACKGROUND_KINDS = ("random", "gc", "flank")  # the kinds `seqformer data promoters` writes, in report order
+UNLABELLED = "unlabelled"  # the kind of a negative window whose name has no bg-KIND: prefix
 
 
 @dataclass
@@ -79,6 +88,50 @@ def mean_auroc(labels: np.ndarray, probs: np.ndarray) -> tuple[float, float]:
     return (float(np.mean(aurocs)), float(np.mean(auprcs))) if aurocs else (float("nan"), float("nan"))
 
 
+def background_kind(name: str) -> str:
+    """``random`` for ``bg-random:chr1:1-300``; :data:`UNLABELLED` for a name without a ``bg-KIND:`` prefix."""
+    name = str(name)
+    if name.startswith(BACKGROUND_PREFIX) and ":" in name:
+        kind = name[len(BACKGROUND_PREFIX):name.index(":")]
+        if kind:
+            return kind
+    return UNLABELLED
+
+
+def metrics_by_background(labels: np.ndarray, scores: dict[str, np.ndarray], names) -> dict[str, dict[str, Any]]:
+    """AUROC and AUPRC of every positive window against the negatives of each background kind.
+
+    Args:
+        labels: (N,) 0/1.
+        scores: predictor → (N,) probabilities.
+        names: (N,) window names; a negative's kind is :func:`background_kind` of its name.
+
+    Returns:
+        kind → ``{"positive": P, "negative": n_kind, "metrics": {predictor: {"auroc", "auprc"}}}``, for
+        the kinds present among the negatives: random, gc, flank first, other kinds by name, unlabelled
+        last. Empty without a positive.
+    """
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    labels = np.asarray(labels).astype(int).reshape(-1)
+    kinds = np.asarray([background_kind(n) for n in names], dtype=object)
+    positive = labels == 1
+    if not positive.any():
+        return {}
+    present = set(kinds[~positive])
+    order = [k for k in BACKGROUND_KINDS if k in present] + sorted(present - {*BACKGROUND_KINDS, UNLABELLED})
+    order += [UNLABELLED] if UNLABELLED in present else []
+    out = {}
+    for kind in order:
+        keep = positive | (~positive & (kinds == kind))
+        y = labels[keep]
+        out[kind] = {"positive": int(positive.sum()), "negative": int((~positive & (kinds == kind)).sum()),
+                     "metrics": {name: {"auroc": float(roc_auc_score(y, np.asarray(p)[keep])),
+                                        "auprc": float(average_precision_score(y, np.asarray(p)[keep]))}
+                                 for name, p in scores.items()}}
+    return out
+
+
 @dataclass
 class WindowEvaluation:
     """Test-split scores per target and predictor (the model and the k-mer baseline), with curves."""
@@ -91,6 +144,8 @@ class WindowEvaluation:
     data: str  # the data folder
     model: str  # the model folder
     strands: str = "forward"  # how the model read each window (seqformer.predict.scorer.STRANDS)
+    #: one-target results: target -> background kind -> positive, negative, metrics (metrics_by_background)
+    by_background: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
 
     @property
     def predictors(self) -> list[str]:
@@ -119,6 +174,7 @@ def evaluate_windows(data: WindowData | str | Path, model, *, batch_size: int = 
     ``strands="both"`` averages the model's probabilities for each window and its reverse
     complement; ``"forward"`` reads the windows as given (:func:`seqformer.predict.scorer.predict_probs`).
     The baseline's k-mer spectra are not strand-symmetric either way: it sees the windows as given.
+    A one-target result is also scored per background kind (:func:`metrics_by_background`).
     """
     if not isinstance(data, WindowData):
         data = read_window_data(data)
@@ -139,19 +195,23 @@ def evaluate_windows(data: WindowData | str | Path, model, *, batch_size: int = 
     train_x, test_x = kmer_spectrum(train.seqs, baseline_k), kmer_spectrum(test.seqs, baseline_k)
     metrics: dict[str, dict[str, dict[str, float]]] = {}
     curves: dict[str, dict[str, Curves]] = {}
-    counts, cs = {}, {}
+    counts, cs, by_background = {}, {}, {}
     for t, target in enumerate(targets):
         baseline = KmerLogisticRegression(k=baseline_k).fit_features(train_x, train.labels[:, t])
         cs[target] = baseline.C
         y = test.labels[:, t]
         metrics[target], curves[target] = {}, {}
-        for name, p in ((MODEL, probs[:, t]), (baseline_name, baseline.predict_proba_features(test_x))):
+        scores = {MODEL: probs[:, t], baseline_name: baseline.predict_proba_features(test_x)}
+        for name, p in scores.items():
             metrics[target][name], curves[target][name] = binary_metrics(y, p)
         counts[target] = {"positive": int(y.sum()), "negative": int((y == 0).sum())}
+        if len(targets) == 1:
+            by_background[target] = metrics_by_background(y, scores, test.rows["name"])
     about = {"k": baseline_k, "C": cs, "C_chosen_by": "5-fold cross-validated AUROC on the train split",
              "features": f"{4 ** baseline_k} {baseline_k}-mer frequencies, standardised",
              "train_windows": len(train.seqs)}
-    return WindowEvaluation(targets, metrics, curves, counts, about, str(data.path.resolve()), model_name, strands)
+    return WindowEvaluation(targets, metrics, curves, counts, about, str(data.path.resolve()), model_name, strands,
+                            by_background)
 
 
 def evaluation_table(result: WindowEvaluation) -> pd.DataFrame:
@@ -219,19 +279,26 @@ class PromoterEvaluation:
     data: str  # the data folder
     model: str  # the model folder
     strands: str = "forward"  # how the model read each window (seqformer.predict.scorer.STRANDS)
+    #: background kind -> counts (promoter, background) and predictor -> auroc, auprc (metrics_by_background)
+    by_background: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def from_windows(cls, result: WindowEvaluation, target: str = "promoter") -> PromoterEvaluation:
         """The ``target`` column of a window evaluation."""
         counts = result.counts[target]
+        kinds = {kind: {"counts": {"promoter": entry["positive"], "background": entry["negative"]},
+                        "metrics": entry["metrics"]}
+                 for kind, entry in result.by_background.get(target, {}).items()}
         return cls(result.metrics[target], result.curves[target],
                    {"promoter": counts["positive"], "background": counts["negative"]},
-                   {**result.baseline, "C": result.baseline["C"][target]}, result.data, result.model, result.strands)
+                   {**result.baseline, "C": result.baseline["C"][target]}, result.data, result.model, result.strands,
+                   kinds)
 
     def to_dict(self) -> dict[str, Any]:
-        """metrics.json: every field but the curves."""
+        """metrics.json: every field but the curves; ``by_background``: kind → counts and metrics."""
         return {"data": self.data, "model": self.model, "split": "test", "strands": self.strands,
-                "threshold": THRESHOLD, "counts": self.counts, "metrics": self.metrics, "baseline": self.baseline}
+                "threshold": THRESHOLD, "counts": self.counts, "metrics": self.metrics, "baseline": self.baseline,
+                "by_background": self.by_background}
 
 
 def promoter_figures(result: PromoterEvaluation, target: str = "promoter") -> dict[str, Figure]:

@@ -16,9 +16,17 @@ Conventions (0-based, half-open coordinates):
   the base; bases no scored window covers have no score. The track is reported as maximal runs of
   bases whose covering windows are the same (breakpoints at window starts and ends), merged with
   their neighbours when the value, rounded to 4 decimals, is equal.
-- **Calls**: maximal contiguous runs of bases with per-base score >= ``threshold``, written as BED6:
-  name = the label scored (``promoter``), score = round(peak per-base probability x 1000), an int in
-  0..1000, strand = the strand of the highest-scoring window covering the call.
+- **Calls**: maximal contiguous runs of bases with per-base score >= ``threshold`` (touching
+  segments merged into one region), written as BED6: name = the label scored (``promoter``),
+  score = round(peak per-base probability x 1000), an int in 0..1000, strand = the strand of the
+  highest-scoring window covering the call. Each call has a **summit**: the base of its highest
+  per-base score as the track shows it (rounded to 4 decimals): the middle base ``(a + b) // 2`` of
+  the first maximal stretch ``[a, b)`` at that score (as :func:`seqformer.evaluation.scan.calls_at`
+  finds it on the bedGraph).
+- **Outputs** (each written to a temporary file beside its target and renamed at the end): the calls
+  as BED6, optionally as narrowPeak (BED6+4: signalValue = peak probability, pValue = qValue = -1,
+  peak = summit - start), and the track as bedGraph and/or bigWig (through pyBigWig; its header holds
+  every contig of the genome, with the lengths of its index).
 """
 
 from __future__ import annotations
@@ -33,7 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from seqformer.errors import InputError
-from seqformer.io.atomic import atomic_open
+from seqformer.io.atomic import atomic_open, atomic_path
 from seqformer.io.regions import Region
 from seqformer.io.sequence import reverse_complement
 from seqformer.predict.windows import Window, batched, check_tiling, count_windows, tile
@@ -64,11 +72,22 @@ class Call:
     end: int
     peak: float  # highest per-base probability in the call
     strand: str  # strand of the highest-scoring window covering it
+    summit: int  # 0-based: middle of the first stretch at the call's highest (track-rounded) score
 
     @property
     def bed_score(self) -> int:
         """The peak probability x 1000, rounded, as BED's 0..1000 integer score."""
         return int(min(1000, max(0, round(self.peak * 1000))))
+
+    def bed6(self, name: str) -> str:
+        """The call as a BED6 line (with its newline)."""
+        return f"{self.chrom}\t{self.start}\t{self.end}\t{name}\t{self.bed_score}\t{self.strand}\n"
+
+    def narrowpeak(self, name: str) -> str:
+        """The call as a narrowPeak line (BED6+4: signalValue = peak probability, pValue = qValue = -1,
+        peak = summit offset from start), with its newline."""
+        return (f"{self.bed6(name)[:-1]}\t{round(self.peak, TRACK_DECIMALS):g}\t-1\t-1\t"
+                f"{self.summit - self.start}\n")
 
 
 @dataclass
@@ -86,6 +105,7 @@ class ScanResult:
     called_bases: int
     seconds: float
     max_batch: int = 0  # largest batch handed to the scorer (<= batch_size)
+    threshold: float = 0.5  # the per-base probability calls were made at
 
     @property
     def bases_per_s(self) -> float:
@@ -133,25 +153,49 @@ class Stitcher:
             self.pos = max(self.pos, upto)
 
 
+class _Run:
+    """A call being built: its bounds, raw peak, best window and first stretch at the top rounded score."""
+
+    __slots__ = ("start", "end", "peak", "best", "strand", "top", "top_start", "top_end", "top_open")
+
+    def __init__(self, seg: Segment) -> None:
+        self.start, self.end, self.peak, self.best, self.strand = seg.start, seg.end, seg.value, seg.best, seg.strand
+        self.top, self.top_start, self.top_end = round(seg.value, TRACK_DECIMALS), seg.start, seg.end
+        self.top_open = True  # the first stretch at top is still growing
+
+    def extend(self, seg: Segment) -> None:
+        self.end = seg.end
+        self.peak = max(self.peak, seg.value)
+        if seg.best > self.best:
+            self.best, self.strand = seg.best, seg.strand
+        value = round(seg.value, TRACK_DECIMALS)
+        if value > self.top:
+            self.top, self.top_start, self.top_end, self.top_open = value, seg.start, seg.end, True
+        elif value == self.top and self.top_open:
+            self.top_end = seg.end
+        else:
+            self.top_open = False
+
+    def call(self, chrom: str) -> Call:
+        return Call(chrom, self.start, self.end, self.peak, self.strand, (self.top_start + self.top_end) // 2)
+
+
 def call_peaks(chrom: str, segments: Iterator[Segment], threshold: float) -> Iterator[Call]:
-    """Maximal contiguous runs of segments with value >= ``threshold`` as :class:`Call` s."""
-    run: list | None = None  # [start, end, peak, best, strand]
+    """Maximal contiguous runs of segments with value >= ``threshold`` as :class:`Call` s (with summits)."""
+    run: _Run | None = None
     for seg in segments:
         above = seg.value >= threshold
-        if run is not None and (not above or seg.start != run[1]):
-            yield Call(chrom, run[0], run[1], run[2], run[4])
+        if run is not None and (not above or seg.start != run.end):
+            yield run.call(chrom)
             run = None
         if not above:
             continue
         if run is None:
-            run = [seg.start, seg.end, seg.value, seg.best, seg.strand]
+            run = _Run(seg)
         else:
-            run[1] = seg.end
-            run[2] = max(run[2], seg.value)
-            if seg.best > run[3]:
-                run[3], run[4] = seg.best, seg.strand
+            run.extend(seg)
     if run is not None:
-        yield Call(chrom, run[0], run[1], run[2], run[4])
+        yield run.call(chrom)
 
 
 def score_strands(scorer: Scorer, windows: Sequence[Window]) -> tuple[np.ndarray, list[str]]:
@@ -201,15 +245,54 @@ def scan_segments(scorer: Scorer, windows: Iterator[Window], *, batch_size: int 
     yield from stitcher.flush()
 
 
-def _tee_outputs(chrom: str, segments: Iterator[Segment], threshold: float, name: str, bed,
-                 bedgraph) -> tuple[int, int]:
-    """Write calls to ``bed`` and the merged track to ``bedgraph`` (or not), as segments stream by."""
+class BigWigTrack:
+    """A bigWig file written through pyBigWig, entries added in order in batches of ``buffer``."""
+
+    def __init__(self, path: str | Path, contigs: dict[str, int], buffer: int = 10_000) -> None:
+        import pyBigWig
+
+        self.handle = pyBigWig.open(str(path), "w")
+        if self.handle is None:
+            raise InputError("cannot write a bigWig here", path=path)
+        self.handle.addHeader(list(contigs.items()), maxZooms=10)
+        self.buffer = buffer
+        self.chroms: list[str] = []
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+        self.values: list[float] = []
+
+    def add(self, chrom: str, start: int, end: int, value: float) -> None:
+        self.chroms.append(chrom)
+        self.starts.append(start)
+        self.ends.append(end)
+        self.values.append(float(value))
+        if len(self.starts) >= self.buffer:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.starts:
+            self.handle.addEntries(self.chroms, self.starts, ends=self.ends, values=self.values)
+            self.chroms, self.starts, self.ends, self.values = [], [], [], []
+
+    def close(self) -> None:
+        try:
+            self.flush()
+        finally:
+            self.handle.close()
+
+
+def _tee_outputs(chrom: str, segments: Iterator[Segment], threshold: float, name: str, bed, bedgraph,
+                 narrowpeak=None, bigwig: BigWigTrack | None = None) -> tuple[int, int]:
+    """Write calls to ``bed`` (and ``narrowpeak``) and the merged track to ``bedgraph`` and ``bigwig``
+    (each optional), as segments stream by."""
     calls = bases = 0
     track_run: list | None = None
 
     def write_track(run):
         if bedgraph is not None:
             bedgraph.write(f"{chrom}\t{run[0]}\t{run[1]}\t{run[2]:g}\n")
+        if bigwig is not None:
+            bigwig.add(chrom, run[0], run[1], run[2])
 
     def tracked(items: Iterator[Segment]) -> Iterator[Segment]:
         nonlocal track_run
@@ -224,7 +307,9 @@ def _tee_outputs(chrom: str, segments: Iterator[Segment], threshold: float, name
             yield seg
 
     for call in call_peaks(chrom, tracked(segments), threshold):
-        bed.write(f"{chrom}\t{call.start}\t{call.end}\t{name}\t{call.bed_score}\t{call.strand}\n")
+        bed.write(call.bed6(name))
+        if narrowpeak is not None:
+            narrowpeak.write(call.narrowpeak(name))
         calls += 1
         bases += call.end - call.start
     if track_run is not None:
@@ -233,14 +318,16 @@ def _tee_outputs(chrom: str, segments: Iterator[Segment], threshold: float, name
 
 
 def scan_region(scorer: Scorer, genome, region: Region, window: int, out: str | Path, *,
-                bedgraph: str | Path | None = None, threshold: float = 0.5, stride: int | None = None,
+                bedgraph: str | Path | None = None, narrowpeak: str | Path | None = None,
+                bigwig: str | Path | None = None, threshold: float = 0.5, stride: int | None = None,
                 batch_size: int = 64, max_n_fraction: float = MAX_N_FRACTION, name: str = "promoter",
                 on_batch: Callable[[int, int], None] | None = None) -> ScanResult:
-    """Scan ``region`` of ``genome`` with ``scorer``; write calls (BED6) and optionally a bedGraph.
+    """Scan ``region`` of ``genome`` with ``scorer``; write calls (BED6, optionally narrowPeak) and
+    optionally the track (bedGraph, bigWig).
 
-    Both files are written to temporary files beside their targets as the scan goes and renamed
-    into place at the end, so a failed scan leaves no outputs. Calls are in start order on one
-    contig, hence sorted.
+    Every file is written to a temporary file beside its target as the scan goes and renamed into
+    place at the end, so a failed scan leaves no outputs. Calls are in start order on one contig,
+    hence sorted. The bigWig's header takes the contig lengths from ``genome.contigs`` (the index).
     """
     stride = max(1, window // 2) if stride is None else stride
     check_tiling(region, window, stride)
@@ -256,12 +343,19 @@ def scan_region(scorer: Scorer, genome, region: Region, window: int, out: str | 
         if bedgraph is not None:
             track = stack.enter_context(atomic_open(bedgraph))
             track.write(f'track type=bedGraph name="{name}" description="{name} probability, {region}"\n')
+        peaks = stack.enter_context(atomic_open(narrowpeak)) if narrowpeak is not None else None
+        big = None
+        if bigwig is not None:
+            contigs = dict(getattr(genome, "contigs", None) or {region.chrom: region.end})
+            big_path = stack.enter_context(atomic_path(bigwig))
+            big = BigWigTrack(big_path, contigs)
+            stack.callback(big.close)  # closed (and so complete) before the rename above runs
         segments = scan_segments(scorer, tile(genome, region, window, stride), batch_size=batch_size,
                                  max_n_fraction=max_n_fraction, stats=stats, on_batch=on_batch)
-        calls, called = _tee_outputs(region.chrom, segments, threshold, name, bed, track)
+        calls, called = _tee_outputs(region.chrom, segments, threshold, name, bed, track, peaks, big)
     return ScanResult(str(region), len(region), window, stride, count_windows(region.start, region.end, window, stride),
                       stats["scored"], stats["skipped"], calls, called, time.perf_counter() - began,
-                      stats["max_batch"])
+                      stats["max_batch"], threshold)
 
 
 def scan_genome(model, genome, region: Region | str, out: str | Path, *, label: str = "promoter",
@@ -275,8 +369,8 @@ def scan_genome(model, genome, region: Region | str, out: str | Path, *, label: 
         out: the calls' BED6 path.
         label: the model output to scan for.
         window: bases per window; required for a plain scorer, else the model's.
-        **options: ``bedgraph``, ``threshold``, ``stride``, ``batch_size``, ``max_n_fraction``, ``on_batch``
-            of :func:`scan_region`.
+        **options: ``bedgraph``, ``narrowpeak``, ``bigwig``, ``threshold``, ``stride``, ``batch_size``,
+            ``max_n_fraction``, ``on_batch`` of :func:`scan_region`.
     """
     from torch import nn
 

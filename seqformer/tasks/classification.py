@@ -15,6 +15,9 @@ windows' bases and 0/1 targets per split.
   :func:`~seqformer.evaluation.windows.mean_auroc`), keeping the epoch with the best mean
   validation AUROC over targets. Training windows are read on a random strand
   (reverse-complement augmentation). Single process only.
+- A **promoter** model (a data folder of the ``promoter`` task) is then calibrated by default
+  (:mod:`seqformer.tasks.calibration`): its validation range(s) are scanned and the threshold meeting
+  ``finetune.false_calls_per_100kb`` is saved as ``calibration.json`` in the model folder.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import json
 import math
 import os
 import shutil
+import sys
 from collections.abc import Sequence
 import dataclasses
 from dataclasses import asdict, dataclass
@@ -50,6 +54,7 @@ from seqformer.models.classifier import ClassifierConfig, SequenceClassifier
 from seqformer.models.config import EncoderConfig
 from seqformer.models.loader import load_model
 from seqformer.predict.scorer import predict_probs
+from seqformer.tasks.calibration import Calibration, calibrate_on, calibration_inputs, write_calibration
 from seqformer.tokenizers import KmerTokenizer
 from seqformer.training.config import FinetuneConfig, write_run_config
 from seqformer.training.loop import train
@@ -70,6 +75,7 @@ class FinetuneResult:
     best_epoch: int  # 1-based epoch of best_step
     validation: dict[str, float]  # validation metrics of that epoch
     steps: int  # optimizer steps run
+    calibration: Calibration | None = None  # a promoter model's calibrated threshold (None: not calibrated)
 
 
 # --- batches and prediction ------------------------------------------------------------------
@@ -200,12 +206,14 @@ def build_classifier(config: FinetuneConfig, targets: Sequence[str], window: int
 
 def finetune_classifier(data: WindowData | str | Path, out: str | Path,
                         config: FinetuneConfig = FinetuneConfig(), *, init: str | Path | None = None,
-                        quiet: bool = False) -> FinetuneResult:
+                        quiet: bool = False, calibrate: bool = True) -> FinetuneResult:
     """Fine-tune a classifier on a data folder; write the best epoch's model folder to ``out``.
 
     ``out`` gets config.json, model.safetensors, tokenizer.json, metrics.csv (the engine's columns
     per step, plus val_auroc, val_auprc and epoch on validation steps), finetune.yaml (the merged
     run config) and finetune.json (what the run did: data, init, steps, best epoch, validation).
+    A promoter model also gets calibration.json unless ``calibrate`` is False (the data folder's
+    genome, TSS BED and validation ranges are checked before training starts).
     """
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -216,6 +224,9 @@ def finetune_classifier(data: WindowData | str | Path, out: str | Path,
     splits = load_window_splits(data, ("train", "val"))
     for name in ("train", "val"):
         check_both_classes(splits[name], name, data.targets, data.path)
+    calibrating = None
+    if calibrate and data.meta.get("task") == "promoter" and "promoter" in data.targets:
+        calibrating = calibration_inputs(data.meta, data.path)
     model = build_classifier(config, data.targets, data.window, init)
     head = config.finetune
     weights = positive_weights(splits["train"].labels) if head.pos_weight else None
@@ -251,12 +262,23 @@ def finetune_classifier(data: WindowData | str | Path, out: str | Path,
                        tmp / "model" / METRICS_FILE)
         best_epoch = math.ceil(best["step"] / task.steps_per_epoch)
         write_run_config(config, tmp / "model" / FINETUNE_CONFIG)
+        calibration = None
+        if calibrating is not None:
+            if not quiet:
+                print(f"calibrating on {', '.join(calibrating.regions)} "
+                      f"({head.false_calls_per_100kb:g} false calls per 100 kb)", file=sys.stderr)
+            calibration = calibrate_on(model.to(resolve_device(config.train.device)), calibrating,
+                                       target=head.false_calls_per_100kb,
+                                       batch_size=max(config.train.batch_size, 64))
+            model.to("cpu")
+            write_calibration(calibration, tmp / "model")
         summary = {"data": str(data.path.resolve()), "task": data.meta.get("task"),
                    "init": None if init is None else str(Path(init).resolve()),
                    "config": config.to_dict(), "steps": steps, "steps_per_epoch": task.steps_per_epoch,
                    "best_step": best["step"], "best_epoch": best_epoch, "validation": history[best["step"]],
                    "pos_weight": None if weights is None else dict(zip(data.targets, weights.tolist())),
-                   "model": model.config.to_dict(), "engine": {"optim": asdict(run.optim), "train": asdict(run.train)}}
+                   "model": model.config.to_dict(), "engine": {"optim": asdict(run.optim), "train": asdict(run.train)},
+                   "calibration": None if calibration is None else calibration.summary()}
         with atomic_open(tmp / "model" / FINETUNE_RECORD, "w") as handle:
             json.dump(summary, handle, indent=2, default=str)
             handle.write("\n")
@@ -265,7 +287,7 @@ def finetune_classifier(data: WindowData | str | Path, out: str | Path,
         os.replace(tmp / "model", out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return FinetuneResult(out, best["step"], best_epoch, history[best["step"]], steps)
+    return FinetuneResult(out, best["step"], best_epoch, history[best["step"]], steps, calibration)
 
 
 def _write_metrics(rows: list[dict[str, Any]], history: dict[int, dict[str, float]], steps_per_epoch: int,

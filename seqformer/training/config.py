@@ -121,10 +121,13 @@ class FinetuneOptions:
     warmup_fraction: float = 0.1  # share of the steps spent warming up (sets optim.warmup_steps)
     pos_weight: bool = False  # weight each target's positives by n_negative / n_positive (train split)
     rc_augment: bool = True  # read each training window on a random strand
+    false_calls_per_100kb: float = 1.0  # promoter models: calibrate the scan threshold to this false-call rate
 
     def __post_init__(self) -> None:
         if self.kmer < 1 or self.kmer_stride < 1 or self.epochs < 1:
             raise ValueError("finetune needs kmer >= 1, kmer_stride >= 1 and epochs >= 1")
+        if not self.false_calls_per_100kb > 0:
+            raise ValueError(f"finetune.false_calls_per_100kb must be above 0, got {self.false_calls_per_100kb:g}")
         if not 0.0 <= self.warmup_fraction <= 1.0:
             raise ValueError(f"finetune.warmup_fraction must be in [0, 1], got {self.warmup_fraction}")
 
