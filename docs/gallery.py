@@ -88,6 +88,13 @@ def main() -> int:
                     "seqformer evaluate promoter --data demo_out/data --model demo_out/model --out demo_out/evaluation",
                     [evaluation / "roc.png", evaluation / "pr.png"]))
 
+    entries.append(("Genome scan", "Recall of the annotated TSSs of the held-back range against false calls per "
+                    "100 kb: the demo model's scan beside the 4-mer logistic-regression scanner on the same "
+                    "windows, operating points at 0.5, 1 and 2 false calls per 100 kb.",
+                    "seqformer evaluate scan --track demo_out/promoter.bedgraph --tss TSS --region "
+                    "chr20:3500001-4000000 --genome GENOME --baseline-data demo_out/data --figure demo_out/scan_curve.png",
+                    [args.demo / "scan_curve.png"]))
+
     tss = first_plus_tss(3_500_000, 4_000_000)
     region = f"chr20:{tss - 249 + 1}-{tss + 51}"  # the model's 300-base window around the TSS
     prefix = args.work / "mutagenesis"
@@ -155,7 +162,8 @@ def main() -> int:
         lines += [caption, "", f"    {command}", ""]
         for path in files:
             stem = path.name.removeprefix("seqformer_gallery_")
-            target = args.out / (stem if path.parent.name in ("docs", args.work.name) else f"{path.parent.name}_{stem}")
+            flat = path.parent.name in ("docs", args.work.name) or path.parent == args.demo
+            target = args.out / (stem if flat else f"{path.parent.name}_{stem}")
             if path.resolve() != target.resolve():
                 shutil.copyfile(path, target)
             lines.append(f"![{target.stem}](figures/{target.name})")

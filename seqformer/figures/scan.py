@@ -31,6 +31,17 @@ def _rates_text(rates: Sequence[float]) -> str:
     return " / ".join(f"{r:g}" for r in rates)
 
 
+def _called_curve(false_rate: np.ndarray, recall: np.ndarray, x_max: float) -> tuple[np.ndarray, np.ndarray]:
+    """The curve from the highest threshold down to the first one past ``x_max`` false calls per 100 kb.
+
+    Lower thresholds than that merge calls into ever fewer, ever longer regions until one call covers
+    the whole region (recall 1 at no false call): a regime no user calls in, left off the plot.
+    """
+    past = np.flatnonzero(false_rate > x_max)
+    stop = past[0] + 1 if len(past) else len(false_rate)
+    return np.concatenate([[0.0], false_rate[:stop]]), np.concatenate([[0.0], recall[:stop]])
+
+
 def plot_scan_curves(sweeps: Mapping[str, object], points: Mapping[str, Sequence[Mapping[str, float]]] | None = None,
                      *, region: str, distance: int, tss: int, bases: int | None = None,
                      x_max: float | None = None) -> Figure:
@@ -46,7 +57,8 @@ def plot_scan_curves(sweeps: Mapping[str, object], points: Mapping[str, Sequence
         tss: annotated TSSs in the region (in the title).
         bases: the region's length (in the title, when given).
         x_max: the x axis's end; None: 0-5 when a curve reaches 5, else scaled to the data (and the
-            target rates).
+            target rates). Each curve runs from its highest threshold down to the first threshold past
+            ``x_max`` (lower ones only merge calls into a few huge ones: not a way anyone calls).
     """
     points = points or {}
     rates = sorted({float(p["target_false_per_100kb"]) for pts in points.values() for p in pts})
@@ -61,8 +73,8 @@ def plot_scan_curves(sweeps: Mapping[str, object], points: Mapping[str, Sequence
             ax.axvline(rate, color=RATE_COLOUR, linestyle=RATE_STYLE, linewidth=1.0, zorder=1)
         for index, (name, sweep) in enumerate(sweeps.items()):
             colour = LINE_COLOURS[index % len(LINE_COLOURS)]
-            x = np.concatenate([[0.0], np.asarray(sweep["false_per_100kb"], float)])
-            y = np.concatenate([[0.0], np.asarray(sweep["recall"], float)])
+            x, y = _called_curve(np.asarray(sweep["false_per_100kb"], float), np.asarray(sweep["recall"], float),
+                                 x_max)
             own = list(points.get(name, ()))
             label = name
             if own:
