@@ -23,9 +23,6 @@ from seqformer.figures.substitution import plot_head_enrichment, plot_substituti
 from seqformer.io.atomic import atomic_open
 from seqformer.io.fasta import read_fasta
 
-DPI = 120
-
-
 def read_proteins(fasta: str | Path, *, max_seqs: int | None, max_residues: int) -> tuple[list[str], int]:
     """The first ``max_seqs`` records of a protein FASTA, each cut to its first ``max_residues``; (seqs, cut)."""
     seqs, cut = [], 0
@@ -44,12 +41,6 @@ def write_json(data: dict, path: Path) -> None:
     with atomic_open(path) as handle:
         json.dump(data, handle, indent=2)
         handle.write("\n")
-
-
-def write_figure(figure, path: Path) -> None:
-    """A Figure as PNG, atomically."""
-    with atomic_open(path, "wb") as handle:
-        figure.savefig(handle, format="png", dpi=DPI)
 
 
 def blosum_report(model: nn.Module, fasta: str | Path, out: str | Path, *, matrix: str = DEFAULT_MATRIX,
