@@ -25,7 +25,7 @@ def _progress(total_bases: int, quiet: bool):
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from seqformer.cli.progress import LogProgress
+    from seqformer.training.progress import LogProgress
 
     if not Console(stderr=True).is_terminal:
         log = LogProgress("scan", total_bases)

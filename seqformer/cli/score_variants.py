@@ -22,7 +22,7 @@ def _progress(quiet: bool):
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from seqformer.cli.progress import LogProgress
+    from seqformer.training.progress import LogProgress
 
     if not Console(stderr=True).is_terminal:
         log = LogProgress("score-variants")

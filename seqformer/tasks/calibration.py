@@ -40,6 +40,7 @@ from seqformer.io.bed import read_bed
 from seqformer.io.regions import Region
 from seqformer.predict.scan import MAX_N_FRACTION, scan_segments
 from seqformer.predict.windows import check_tiling, tile
+from seqformer.training.progress import LogProgress
 
 CALIBRATION_FILE = "calibration.json"
 DEFAULT_DISTANCE = 500  # bases between a call and a TSS for the call to be true
@@ -187,8 +188,11 @@ def calibrate(model, genome, regions: Region | str | Sequence[Region | str], tss
 
     sweeps, inside = [], []
     for region in regions:
+        log = LogProgress(f"calibration scan of {region}", len(region))
         segments = list(scan_segments(scorer, tile(genome, region, window, stride), batch_size=batch_size,
-                                      max_n_fraction=max_n_fraction))
+                                      max_n_fraction=max_n_fraction,
+                                      on_batch=lambda windows, bases: log.report(
+                                          bases - region.start, f"{windows / max(log.elapsed, 1e-9):,.0f} windows/s")))
         sites = _tss_positions(tss, region.chrom)
         starts = np.fromiter((s.start for s in segments), np.int64, len(segments))
         ends = np.fromiter((s.end for s in segments), np.int64, len(segments))

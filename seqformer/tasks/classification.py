@@ -26,7 +26,6 @@ import json
 import math
 import os
 import shutil
-import sys
 from collections.abc import Sequence
 import dataclasses
 from dataclasses import asdict, dataclass
@@ -59,6 +58,7 @@ from seqformer.tokenizers import KmerTokenizer
 from seqformer.training.config import FinetuneConfig, write_run_config
 from seqformer.training.loop import train
 from seqformer.training.metrics import read_metrics
+from seqformer.training.progress import log_line
 
 TRAIN_STREAM, FLIP_STREAM = 11, 12  # last part of the seeds: epoch order, strand flips
 FINETUNE_RECORD = "finetune.json"  # what the run did: data, init, steps, best epoch, validation, config
@@ -264,9 +264,8 @@ def finetune_classifier(data: WindowData | str | Path, out: str | Path,
         write_run_config(config, tmp / "model" / FINETUNE_CONFIG)
         calibration = None
         if calibrating is not None:
-            if not quiet:
-                print(f"calibrating on {', '.join(calibrating.regions)} "
-                      f"({head.false_calls_per_100kb:g} false calls per 100 kb)", file=sys.stderr)
+            log_line(f"calibrating on {', '.join(calibrating.regions)} "  # a log line in --quiet runs too
+                     f"({head.false_calls_per_100kb:g} false calls per 100 kb): a scan of both strands")
             calibration = calibrate_on(model.to(resolve_device(config.train.device)), calibrating,
                                        target=head.false_calls_per_100kb,
                                        batch_size=max(config.train.batch_size, 64))

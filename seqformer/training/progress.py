@@ -1,4 +1,7 @@
-"""Progress of a run on stderr: a rich bar (loss, tokens/s, ETA) on a terminal, plain lines otherwise.
+"""Progress on stderr: a rich bar (loss, tokens/s, ETA) on a terminal, plain lines otherwise.
+
+:class:`ProgressReport` reports training steps; :class:`LogProgress` writes plain lines for long
+scans (``predict promoters`` and ``score-variants`` outside a terminal, calibration scans).
 
 With ``quiet`` (or when stderr is not a terminal, e.g. a log file, CI or Snakemake) no bar is
 drawn; one plain line is written every ``log_every`` steps and at each validation, never wrapped
@@ -70,3 +73,30 @@ class ProgressReport:
 def _clock(seconds: float) -> str:
     seconds = int(seconds)
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+class LogProgress:
+    """Plain progress lines: ``report(done, text)`` writes when a tenth (or ``every_s`` seconds) has passed."""
+
+    def __init__(self, name: str, total: int | None = None, every_s: float = 30.0) -> None:
+        self.name, self.total, self.every_s = name, total, every_s
+        self.start = time.perf_counter()
+        self._tenth, self._last = 0, self.start
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the start."""
+        return time.perf_counter() - self.start
+
+    def report(self, done: int, text: str) -> None:
+        """Write ``NAME: text`` if the work crossed another tenth of ``total`` (or ``every_s`` seconds went by)."""
+        now = time.perf_counter()
+        if self.total:
+            tenth = min(10 * done // self.total, 10)
+            if tenth <= self._tenth:
+                return
+            self._tenth = tenth
+            log_line(f"{self.name}: {10 * tenth}%  {text}")
+        elif now - self._last >= self.every_s:
+            self._last = now
+            log_line(f"{self.name}: {text}")
