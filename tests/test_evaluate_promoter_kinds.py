@@ -12,13 +12,8 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 from test_scan_eval import promoter_folder
 from variants_helpers import tiny_classifier
 
-from seqformer.evaluation.windows import (
-    PromoterEvaluation,
-    WindowEvaluation,
-    background_kind,
-    binary_metrics,
-    metrics_by_background,
-)
+from seqformer.evaluation.windows import (PromoterEvaluation, WindowEvaluation, background_kind, binary_metrics,
+                                          metrics_by_background)
 
 NAMES = ["TSS_1", "TSS_2", "TSS_3", "bg-random:c:1-300", "bg-random:c:301-600", "bg-gc:c:601-900",
          "bg-gc:c:901-1200", "c:1201-1500", "bg-flank-x:c:1-2", "bg-:odd"]
