@@ -100,10 +100,7 @@ def evaluate_calls(calls: pd.DataFrame, tss: pd.DataFrame, region: Region, dista
     inside = all_tss[(all_tss >= region.start) & (all_tss < region.end)]
 
     found = _near(inside, starts, ends, distance)
-    # a call is near a TSS when some TSS p satisfies s - d <= p <= e - 1 + d
-    first = np.searchsorted(all_tss, starts - distance, side="left")
-    near = (first < len(all_tss)) & (all_tss[np.minimum(first, max(len(all_tss) - 1, 0))] <= ends - 1 + distance) \
-        if len(all_tss) else np.zeros(len(starts), dtype=bool)
+    near = _near_any(starts, ends, all_tss, distance)  # calls within distance of some TSS
     n_calls, n_near = len(starts), int(near.sum())
     nan = float("nan")
     return ScanMetrics(
@@ -222,14 +219,21 @@ def threshold_for_rate(sweep: pd.DataFrame, rate: float) -> tuple[float, float]:
     return float(sweep["threshold"].iloc[last]), float(sweep["false_per_100kb"].iloc[last])
 
 
+def operating_point(sweep: pd.DataFrame, rate: float) -> pd.Series:
+    """The sweep's row at the threshold :func:`threshold_for_rate` picks for ``rate`` (its calls, false
+    calls, rate met, TSSs found, recall)."""
+    threshold, _ = threshold_for_rate(sweep, rate)
+    return sweep[sweep["threshold"] == threshold].iloc[0]
+
+
 def recall_at_rates(sweep: pd.DataFrame, rates=(0.5, 1.0, 2.0)) -> list[dict]:
     """For each false-call rate: the threshold :func:`threshold_for_rate` picks, the rate met and the recall."""
     out = []
     for rate in rates:
-        threshold, met = threshold_for_rate(sweep, rate)
-        row = sweep[sweep["threshold"] == threshold].iloc[0]
-        out.append({"target_false_per_100kb": rate, "threshold": threshold, "false_per_100kb": met,
-                    "recall": float(row["recall"]), "calls": int(row["calls"])})
+        row = operating_point(sweep, rate)
+        out.append({"target_false_per_100kb": rate, "threshold": float(row["threshold"]),
+                    "false_per_100kb": float(row["false_per_100kb"]), "recall": float(row["recall"]),
+                    "calls": int(row["calls"])})
     return out
 
 
@@ -237,7 +241,6 @@ def recall_at_rates(sweep: pd.DataFrame, rates=(0.5, 1.0, 2.0)) -> list[dict]:
 RATES = (0.5, 1.0, 2.0)  # false calls per 100 kb at which recall is read off a track's curve
 SUMMIT_WITHIN = (100, 250, 500)  # summit-to-TSS distances whose shares are reported
 TRACK_COLUMNS = ("chrom", "start", "end", "value")
-TRACK_DECIMALS = 4  # a scan's values are rounded to this many decimals, as `predict promoters --bedgraph` writes them
 BIGWIG_SUFFIXES = (".bw", ".bigwig")
 BIGWIG_DECIMALS = 6  # bigWig values are float32 (about 7 digits); rounded so that 0.8 reads back as 0.8
 _WHOLE = re.compile(r"[0-9]+")
@@ -337,16 +340,19 @@ def _read_bigwig(path: Path, region: Region) -> pd.DataFrame:
 
 def track_from_segments(chrom: str, segments) -> pd.DataFrame:
     """A scan's :class:`~seqformer.predict.scan.Segment` s as a track, the way ``predict promoters --bedgraph``
-    writes one: values rounded to :data:`TRACK_DECIMALS`, touching neighbours of equal value merged."""
+    writes one (:func:`seqformer.predict.scan.track_runs`: values rounded to ``TRACK_DECIMALS``,
+    touching neighbours of equal value merged)."""
+    from seqformer.predict.scan import track_runs
+
     starts, ends, values = [], [], []
-    for seg in segments:
-        value = round(float(seg.value), TRACK_DECIMALS)
-        if starts and ends[-1] == seg.start and values[-1] == value:
-            ends[-1] = seg.end
-        else:
-            starts.append(seg.start)
-            ends.append(seg.end)
-            values.append(value)
+
+    def keep(start: int, end: int, value: float) -> None:
+        starts.append(start)
+        ends.append(end)
+        values.append(value)
+
+    for _ in track_runs(segments, keep):
+        pass
     return pd.DataFrame({"chrom": pd.Series([chrom] * len(starts), dtype=object),
                          "start": np.asarray(starts, np.int64), "end": np.asarray(ends, np.int64),
                          "value": np.asarray(values, np.float64)})
@@ -452,8 +458,8 @@ def evaluate_track(track: pd.DataFrame, tss: pd.DataFrame, region: Region, dista
     sweep = threshold_sweep(starts, ends, values, sites, region, distance)
     points = []
     for rate in rates:
-        threshold, met = threshold_for_rate(sweep, rate)
-        row = sweep[sweep["threshold"] == threshold].iloc[0]
+        row = operating_point(sweep, rate)
+        threshold, met = float(row["threshold"]), float(row["false_per_100kb"])
         calls = calls_at(starts, ends, values, threshold)
         points.append({"target_false_per_100kb": float(rate), "threshold": threshold, "false_per_100kb": met,
                        "met": bool(met <= rate), "calls": int(row["calls"]), "false_calls": int(row["false_calls"]),

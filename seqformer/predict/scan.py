@@ -281,39 +281,42 @@ class BigWigTrack:
             self.handle.close()
 
 
+def track_runs(segments: Iterator[Segment], on_run: Callable[[int, int, float], None]) -> Iterator[Segment]:
+    """Pass ``segments`` through, calling ``on_run(start, end, value)`` for each run of the track as
+    bedGraph and bigWig hold it: values rounded to :data:`TRACK_DECIMALS`, touching segments of equal
+    rounded value merged (the last run when the segments end)."""
+    run: list | None = None  # [start, end, value]
+    for seg in segments:
+        value = round(seg.value, TRACK_DECIMALS)
+        if run is not None and run[1] == seg.start and run[2] == value:
+            run[1] = seg.end
+        else:
+            if run is not None:
+                on_run(*run)
+            run = [seg.start, seg.end, value]
+        yield seg
+    if run is not None:
+        on_run(*run)
+
+
 def _tee_outputs(chrom: str, segments: Iterator[Segment], threshold: float, name: str, bed, bedgraph,
                  narrowpeak=None, bigwig: BigWigTrack | None = None) -> tuple[int, int]:
     """Write calls to ``bed`` (and ``narrowpeak``) and the merged track to ``bedgraph`` and ``bigwig``
     (each optional), as segments stream by."""
     calls = bases = 0
-    track_run: list | None = None
 
-    def write_track(run):
+    def write_track(start: int, end: int, value: float) -> None:
         if bedgraph is not None:
-            bedgraph.write(f"{chrom}\t{run[0]}\t{run[1]}\t{run[2]:g}\n")
+            bedgraph.write(f"{chrom}\t{start}\t{end}\t{value:g}\n")
         if bigwig is not None:
-            bigwig.add(chrom, run[0], run[1], run[2])
+            bigwig.add(chrom, start, end, value)
 
-    def tracked(items: Iterator[Segment]) -> Iterator[Segment]:
-        nonlocal track_run
-        for seg in items:
-            value = round(seg.value, TRACK_DECIMALS)
-            if track_run is not None and track_run[1] == seg.start and track_run[2] == value:
-                track_run[1] = seg.end
-            else:
-                if track_run is not None:
-                    write_track(track_run)
-                track_run = [seg.start, seg.end, value]
-            yield seg
-
-    for call in call_peaks(chrom, tracked(segments), threshold):
+    for call in call_peaks(chrom, track_runs(segments, write_track), threshold):
         bed.write(call.bed6(name))
         if narrowpeak is not None:
             narrowpeak.write(call.narrowpeak(name))
         calls += 1
         bases += call.end - call.start
-    if track_run is not None:
-        write_track(track_run)
     return calls, bases
 
 

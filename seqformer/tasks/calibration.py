@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from seqformer.errors import InputError
-from seqformer.evaluation.scan import SWEEP_COLUMNS, recall_at_rates, threshold_for_rate, threshold_sweep
+from seqformer.evaluation.scan import SWEEP_COLUMNS, operating_point, recall_at_rates, threshold_sweep
 from seqformer.io.atomic import atomic_open
 from seqformer.io.bed import read_bed
 from seqformer.io.regions import Region
@@ -211,8 +211,8 @@ def calibrate(model, genome, regions: Region | str | Sequence[Region | str], tss
                                               "recall": 0.0 if sum(inside) else float("nan")}
         at_rates: list[dict] = []
     else:
-        threshold, measured = threshold_for_rate(sweep, target)
-        row = sweep[sweep["threshold"] == threshold].iloc[0]
+        row = operating_point(sweep, target)
+        threshold, measured = float(row["threshold"]), float(row["false_per_100kb"])
         at_rates = recall_at_rates(sweep, REPORTED_RATES)
         if measured > target:
             notes.append(f"even the highest threshold gives {measured:.2f} false calls per 100 kb")
