@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# torch first: a pinned local CPU wheel; the project's range accepts it and pulls nothing more.
 	$(PY) -m pip install -q "$(TORCH)"
-	$(PY) -m pip install -q -e ".[dev,workflows,notebooks,interactive]"
+	$(PY) -m pip install -q -e ".[dev,workflows,notebooks,interactive,convert]"
 	touch $(STAMP)
 
 install: $(STAMP)
