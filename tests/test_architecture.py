@@ -26,6 +26,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("seqformer.data",),
     ("seqformer.attention",),
     ("seqformer.models",),
+    ("seqformer.convert",),
     ("seqformer.training",),
     ("seqformer.predict",),
     ("seqformer.evaluation",),

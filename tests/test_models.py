@@ -53,7 +53,7 @@ def test_config_round_trip_and_tokenizer_description():
     ({"hidden_size": 30}, "even head width"),
     ({"attention": "nope"}, "unknown attention kind"),
     ({"attention_options": {"bogus": 1}}, "unknown option"),
-    ({"position": "learned"}, "position"),
+    ({"position": "sinusoidal"}, "position"),
     ({"num_layers": 0}, "num_layers"),
     ({"pad_id": 99}, "pad_id"),
 ])

@@ -6,8 +6,11 @@ Axes: B batch, N layers, H heads, L tokens, n letters (bases or residues), A = 2
   LM, classifier) as arrays over tokens or letters, long DataFrames and per-head statistics;
 - :mod:`~seqformer.analysis.substitution`: Vig et al. 2020's comparison of attention with BLOSUM62
   (or another matrix) beside a random control (docs/attention.md);
-- :mod:`~seqformer.analysis.maps` and :mod:`~seqformer.analysis.reports`: the files of
-  ``seqformer attention maps`` and ``seqformer attention blosum``; their figures are drawn by
+- :mod:`~seqformer.analysis.substitution_provis`: the same comparison as Vig et al.'s published code
+  (salesforce/provis) computes it: edges above θ = 0.3 counted over a seeded sample of sequences;
+- :mod:`~seqformer.analysis.maps`, :mod:`~seqformer.analysis.reports` and
+  :mod:`~seqformer.analysis.reports_provis`: the files of ``seqformer attention maps`` and
+  ``seqformer attention blosum`` (``--mode weighted``, ``--mode provis``); their figures are drawn by
   :mod:`seqformer.figures` (``attention``, ``substitution``).
 """
 
@@ -16,8 +19,10 @@ from seqformer.analysis.attention import (AttentionMaps, attention_frame, attent
 from seqformer.analysis.substitution import (AminoAcidAttention, MatrixComparison, SubstitutionAnalysis,
                                              amino_acid_attention, attention_correlations, matrix_correlation,
                                              random_control, substitution_analysis, substitution_matrix)
+from seqformer.analysis.substitution_provis import EdgeCounts, ProvisBlosum, count_edges, provis_blosum, sample_indices
 
-__all__ = ["AminoAcidAttention", "AttentionMaps", "MatrixComparison", "SubstitutionAnalysis", "amino_acid_attention",
-           "attention_correlations", "attention_frame", "attention_probs", "check_extractable", "extraction_limit",
-           "head_statistics", "letter_attention", "matrix_correlation", "random_control", "sequence_attention",
-           "substitution_analysis", "substitution_matrix"]
+__all__ = ["AminoAcidAttention", "AttentionMaps", "EdgeCounts", "MatrixComparison", "ProvisBlosum",
+           "SubstitutionAnalysis", "amino_acid_attention", "attention_correlations", "attention_frame",
+           "attention_probs", "check_extractable", "count_edges", "extraction_limit", "head_statistics",
+           "letter_attention", "matrix_correlation", "provis_blosum", "random_control", "sample_indices",
+           "sequence_attention", "substitution_analysis", "substitution_matrix"]

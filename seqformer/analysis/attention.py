@@ -159,7 +159,7 @@ def sequence_attention(model: nn.Module, seq: str, name: str = "", *, tss: int |
     check_extractable(model, len(ids), record=name or None)
     inputs = BatchEncoding(torch.from_numpy(ids.astype(np.int64))[None], torch.ones(1, len(ids), dtype=torch.bool))
     return AttentionMaps(name=name, seq=seq, tokens=tuple(tokenizer.id_to_token(i) for i in ids),
-                         spans=tokenizer.token_spans(len(seq)), probs=attention_probs(model, inputs)[0],
+                         spans=tokenizer.token_spans(seq), probs=attention_probs(model, inputs)[0],
                          kind=encoder_of(model).config.attention, alphabet=alphabet, tss=tss)
 
 

@@ -70,7 +70,7 @@ def select_sequences(model: nn.Module, *, fasta: str | Path | None = None, recor
             if tss is not None and not target.start < tss <= target.end:
                 raise InputError(f"--tss {tss:,} is outside the region {target}")
             seq = ref.fetch_region(target)
-        check_extractable(model, model.tokenizer.num_tokens(len(seq)), record=str(target))
+        check_extractable(model, model.tokenizer.num_tokens(seq), record=str(target))
         return Selection([(str(target), seq)], limit=limit, tss=None if tss is None else tss - 1 - target.start)
     chosen, skipped, first = [], [], True
     for entry in read_fasta(fasta, alphabet=alphabet):
@@ -79,7 +79,7 @@ def select_sequences(model: nn.Module, *, fasta: str | Path | None = None, recor
         first = False
         if record is not None and entry.id != record:
             continue
-        tokens = model.tokenizer.num_tokens(len(entry.seq))
+        tokens = model.tokenizer.num_tokens(entry.seq)
         if record is not None:
             check_extractable(model, tokens, record=record)
         if tokens > limit:

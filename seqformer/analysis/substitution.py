@@ -104,16 +104,18 @@ def _amino_acid_ids(tokenizer) -> np.ndarray:
 
 
 def batch_landing(probs: torch.Tensor, input_ids: torch.Tensor, aa_ids: torch.Tensor,
-                  threshold: float) -> tuple[np.ndarray, np.ndarray]:
+                  threshold: float, tokenizer=None) -> tuple[np.ndarray, np.ndarray]:
     """Kept attention of each sequence of one batch: (landing (B, N, H, A), totals (B, N, H)) float64.
 
     Args:
         probs: (B, N, H, L, L) attention of query token i to key token j.
-        input_ids: (B, L) the tokens; ids <= [MASK] (specials, padding) are neither queries nor keys.
+        input_ids: (B, L) the tokens; specials and padding are neither queries nor keys.
         aa_ids: (A,) the token ids of the amino acids, in order.
         threshold: weights at or below it are dropped.
+        tokenizer: the tokenizer of ``input_ids`` (its ``is_body`` says which are residues);
+            None: the canonical layout (ids above [MASK]).
     """
-    residue = input_ids > MASK_ID  # (B, L)
+    residue = input_ids > MASK_ID if tokenizer is None else tokenizer.is_body(input_ids)  # (B, L)
     pairs = residue[:, None, None, :, None] & residue[:, None, None, None, :]  # (B, 1, 1, L, L)
     kept = torch.where(pairs & (probs > threshold), probs, 0.0)  # (B, N, H, L, L)
     on_key = kept.sum(3).double()  # (B, N, H, L): kept attention landing on each key token
@@ -146,7 +148,7 @@ def amino_acid_attention(model: nn.Module, sequences: Sequence[str], *,
         batch = tokenizer.batch_encode([sequences[i] for i in order[start:start + batch_size]])
         probs = torch.from_numpy(attention_probs(model, batch))  # (B, N, H, L, L) float32
         for found, theta in zip(parts, thresholds):
-            found.append(batch_landing(probs, batch.input_ids, aa_ids, theta))
+            found.append(batch_landing(probs, batch.input_ids, aa_ids, theta, tokenizer))
     back = np.argsort(order)  # per-sequence arrays in the input order
     out = []
     for found, theta in zip(parts, thresholds):
@@ -162,7 +164,7 @@ def background_frequencies(model: nn.Module, sequences: Sequence[str]) -> pd.Ser
     counts, residues = np.zeros(len(AMINO_ACIDS)), 0
     for seq in sequences:
         ids = np.asarray(model.tokenizer.encode(seq, add_special_tokens=False))
-        residues += int((ids > MASK_ID).sum())
+        residues += int(model.tokenizer.is_body(ids).sum())
         counts += (ids[:, None] == aa_ids[None, :]).sum(0)
     return pd.Series(counts / max(residues, 1), index=list(AMINO_ACIDS), name="background")
 

@@ -20,7 +20,9 @@ from seqformer.cli import mutagenesis as _mutagenesis  # noqa: F401
 from seqformer.cli import evaluate as _evaluate  # noqa: F401
 from seqformer.cli import evaluate_scan as _evaluate_scan  # noqa: F401
 from seqformer.cli import predict as _predict  # noqa: F401
+from seqformer.cli import embed as _embed  # noqa: F401
 from seqformer.cli import attention as _attention  # noqa: F401
+from seqformer.cli import convert as _convert  # noqa: F401
 from seqformer.cli import bench as _bench  # noqa: F401
 from seqformer.cli.app import add_plugin_commands, app, make_app
 

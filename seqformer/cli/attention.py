@@ -26,41 +26,88 @@ def _load(model: Path, device: str):
     return load_model(model, map_location=resolve_device(device))
 
 
+BLOSUM_MODES = ("weighted", "provis")  # --mode: today's statistic (first N records), or provis's run settings
+_DEFAULTS = {"weighted": {"threshold": 0.1, "max_seqs": 500, "bootstrap": 200, "min_head_weight": 100.0},
+             "provis": {"threshold": 0.3, "num_sequences": 5000, "min_head_edges": 100}}
+
+
 @attention_app.command("blosum")
 def blosum(
     model: Path = typer.Option(..., "--model", help=_MODEL_HELP + " A protein model."),
-    fasta: Path = typer.Option(..., "--fasta", help="Protein FASTA (plain, gzip or BGZF); records in file order."),
-    out: Path = typer.Option(..., "--out", help="Folder for summary.json, the 20x20 matrices (CSV), head_shares.csv "
-                             "and comparison.png."),
+    fasta: Path = typer.Option(..., "--fasta", help="Protein FASTA (plain, gzip or BGZF)."),
+    out: Path = typer.Option(..., "--out", help="Folder for summary.json, the 20x20 matrices (CSV), per-head CSVs "
+                             "and comparison.png (docs/attention.md lists them per mode)."),
+    mode: str = typer.Option("weighted", "--mode", help="weighted: each head's share of kept attention weight, "
+                             "on the first --max-seqs records, beside a random control with a bootstrap interval; "
+                             "provis: each head's share of edges above θ = 0.3 on a seeded sample of "
+                             "--num-sequences records cut to 512 tokens, as Vig et al.'s published code, for "
+                             "numbers comparable with the paper."),
     matrix: str = typer.Option("BLOSUM62", "--matrix", help="Substitution matrix (Bio.Align.substitution_matrices)."),
-    max_seqs: int = typer.Option(500, "--max-seqs", min=1, help="Analyse the first N records."),
-    threshold: float = typer.Option(0.1, "--threshold", help="Ignore attention weights at or below this."),
-    min_head_weight: float = typer.Option(100.0, "--min-head-weight", min=0.0,
-                                          help="Leave out heads whose kept attention over the set sums to less."),
+    max_seqs: Optional[int] = typer.Option(None, "--max-seqs", min=1, help="weighted: analyse the first N records "
+                                           "(default 500)."),
+    num_sequences: Optional[int] = typer.Option(None, "--num-sequences", min=1, help="provis: records sampled at "
+                                                "random without replacement, seeded by --seed (default 5000; all "
+                                                "when fewer)."),
+    threshold: Optional[float] = typer.Option(None, "--threshold", help="Ignore attention weights at or below this "
+                                              "(default 0.1 weighted, 0.3 provis)."),
+    min_head_weight: Optional[float] = typer.Option(None, "--min-head-weight", min=0.0, help="weighted: leave out "
+                                                    "heads whose kept attention over the set sums to less "
+                                                    "(default 100)."),
+    min_head_edges: Optional[int] = typer.Option(None, "--min-head-edges", min=0, help="provis: leave out heads "
+                                                 "with fewer edges over the sample (default 100)."),
     min_heads: int = typer.Option(10, "--min-heads", min=2, help="Kept heads needed for r (fewer: r is "
                                   "undefined, since pair correlations over a few heads are ±1 or noise)."),
-    bootstrap: int = typer.Option(200, "--bootstrap", min=0, help="Resamples of the sequences for r's 95% "
-                                  "interval (0 = none)."),
+    bootstrap: Optional[int] = typer.Option(None, "--bootstrap", min=0, help="weighted: resamples of the sequences "
+                                            "for r's 95% interval (default 200; 0 = none)."),
     max_length: Optional[int] = typer.Option(None, "--max-length", help="Cut records to this many tokens "
-                                             "(default: the model's attention-extraction limit)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the random control model's initialisation."),
+                                             "(default: the model's attention-extraction limit; provis: 512 or "
+                                             "that limit if lower)."),
+    seed: int = typer.Option(0, "--seed", help="weighted: seed of the random control model's initialisation; "
+                             "provis: seed of the sample (provis's own runs used 123)."),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Sequences per forward pass."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
 ) -> None:
     """Vig et al. 2020: do heads that attend to one amino acid also attend to those BLOSUM62 calls similar?
 
     When no head keeps enough attention above --threshold, r is undefined: the report is still
-    written (with the unthresholded comparison) and the command says so in one line, exit code 2.
+    written and the command says so in one line, exit code 2.
     """
+    options = _mode_options(mode, {"threshold": threshold, "max_seqs": max_seqs, "num_sequences": num_sequences,
+                                    "bootstrap": bootstrap, "min_head_weight": min_head_weight,
+                                    "min_head_edges": min_head_edges})
+    if mode == "provis":
+        from seqformer.analysis.reports_provis import provis_report
+
+        _, summary = provis_report(_load(model, device), fasta, out, matrix=matrix,
+                                   num_sequences=options["num_sequences"], seed=seed, threshold=options["threshold"],
+                                   min_head_edges=options["min_head_edges"], min_heads=min_heads,
+                                   max_length=max_length, batch_size=batch_size, model_name=model.name)
+        if summary["pearson_r"] is None:
+            raise InputError(undefined_provis_message(summary, out))
+        typer.echo(json.dumps(summary))
+        return
     from seqformer.analysis.reports import blosum_report
 
-    _, summary = blosum_report(_load(model, device), fasta, out, matrix=matrix, max_seqs=max_seqs,
-                               threshold=threshold, min_head_weight=min_head_weight, max_length=max_length,
-                               control_seed=seed, batch_size=batch_size, min_heads=min_heads, bootstrap=bootstrap,
-                               model_name=model.name)
+    _, summary = blosum_report(_load(model, device), fasta, out, matrix=matrix, max_seqs=options["max_seqs"],
+                               threshold=options["threshold"], min_head_weight=options["min_head_weight"],
+                               max_length=max_length, control_seed=seed, batch_size=batch_size, min_heads=min_heads,
+                               bootstrap=options["bootstrap"], model_name=model.name)
     if summary["pearson_r"] is None:
         raise InputError(undefined_r_message(summary, out))
     typer.echo(json.dumps(summary))
+
+
+def _mode_options(mode: str, given: dict) -> dict:
+    """The mode's options: its defaults under those given; InputError for a mode's option given to the other."""
+    if mode not in BLOSUM_MODES:
+        raise InputError(f"--mode must be {' or '.join(BLOSUM_MODES)}, got {mode!r}")
+    defaults = _DEFAULTS[mode]
+    stray = [name for name, value in given.items() if value is not None and name not in defaults]
+    if stray:
+        flags = " and ".join("--" + name.replace("_", "-") for name in stray)
+        other = next(other for other in BLOSUM_MODES if other != mode)
+        raise InputError(f"{flags} belong{'s' * (len(stray) == 1)} to --mode {other}, not --mode {mode}")
+    return {name: default if given[name] is None else given[name] for name, default in defaults.items()}
 
 
 def undefined_r_message(summary: dict, out: Path) -> str:
@@ -71,6 +118,15 @@ def undefined_r_message(summary: dict, out: Path) -> str:
             f"{summary['min_head_weight']:g} and --min-heads {summary['min_heads']}: {summary['undefined']}; the "
             f"report in {out} holds the unthresholded comparison (θ = 0: {at_zero}) in comparison.png and "
             "summary.json; lower --threshold or --min-head-weight, or analyse a model with more heads")
+
+
+def undefined_provis_message(summary: dict, out: Path) -> str:
+    """Why provis's r is undefined, and where each head's edges are counted."""
+    return (f"pearson_r is undefined in --mode provis at --threshold {summary['threshold']:g}, --min-head-edges "
+            f"{summary['min_head_edges']} and --min-heads {summary['min_heads']}: {summary['undefined']} "
+            f"({summary['edges']:,} edges above the threshold in {summary['n_sequences']:,} sequences); the report "
+            f"in {out} is written (heads.csv counts each head's edges); sample more sequences, lower --threshold "
+            "or --min-head-edges, or use --mode weighted for the unthresholded comparison and its control")
 
 
 @attention_app.command("maps")

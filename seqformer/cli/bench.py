@@ -1,6 +1,7 @@
 """``seqformer bench``: every benchmark verb (speed, memory, GPU checks); results as tables and JSON.
 
 - ``seqformer bench attention``: encoder speed and memory per attention implementation and length.
+- ``seqformer bench converted``: a masked LM under other attention kinds: drift from dense, speed vs transformers.
 - ``seqformer bench flex``: BigBird's FlexAttention path against dense FlashAttention per computed FLOP.
 - ``seqformer bench gpu-checks``: the prepared, time-boxed GPU measurements of docs/benchmarks.md.
 - ``seqformer bench scan``: genome-scan throughput against forward-only throughput on the same windows.
@@ -253,3 +254,48 @@ def bench_variants(
                   f"{result['forward_windows_per_s']:,.0f}")
     table.add_row("overhead", f"{result['overhead_pct']:.1f}%", "", "")
     Console().print(table)
+
+
+# --- bench converted ---------------------------------------------------------------------------
+@bench_app.command("converted")
+def bench_converted(
+    model: Path = typer.Option(..., "--model", help="Masked-LM folder (converted with `seqformer convert`, or native)."),
+    fasta: Path = typer.Option(..., "--fasta", help="Held-apart sequences; joined in file order into rows of L tokens."),
+    source: Path | None = typer.Option(None, "--source", help="The transformers checkpoint folder the model was "
+                                       "converted from: timed beside it (needs the `convert` extra)."),
+    lengths: str = typer.Option("1024,4096", help="Comma-separated L for the drift and perplexity comparison."),
+    speed_lengths: str = typer.Option("1024,2048,4096,8192,16384", help="Comma-separated L for speed and memory "
+                                      "(empty: skip)."),
+    kinds: str = typer.Option(",".join(("dense", "bigbird", "performer-softmax", "performer-relu", "longformer")),
+                              help="Comma-separated attention kinds to run the same weights with."),
+    rows: int = typer.Option(4, min=1, help="Rows of L tokens for the drift comparison."),
+    repeats: int = typer.Option(2, min=1, help="Timed forward passes after one warm-up; the best is kept."),
+    threads: int = typer.Option(None, min=1, help="torch threads (default: torch's default)."),
+    seed: int = typer.Option(0, help="Seed of the masked positions."),
+    json_path: Path = typer.Option(None, "--json", help="Write rows, settings and machine to this JSON file."),
+) -> None:
+    """The same weights under other attention kinds: logit drift and perplexity vs dense, then speed and memory vs transformers."""
+    import torch
+
+    from seqformer.bench.converted import drift_table, measure_drift, run_speed, speed_table, write_json
+    from seqformer.io.fasta import read_fasta
+    from seqformer.models import MaskedLM, load_model
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    kind_list = [name.strip() for name in kinds.split(",") if name.strip()]
+    mlm = load_model(model, expect=MaskedLM)
+    records = [record.seq for record in read_fasta(fasta)]
+    log = Console(stderr=True)
+    drift = measure_drift(mlm, records, _int_list(lengths, "--lengths"), kind_list, rows=rows, seed=seed,
+                          on_row=lambda r: log.print(f"drift {r.kind} L={r.length}: rel {r.logit_rel_error:.2e}, "
+                                                     f"perplexity {r.perplexity:.3f}"))
+    typer.echo(drift_table(drift))
+    speed = run_speed(model, source, _int_list(speed_lengths, "--speed-lengths"), kind_list, repeats=repeats,
+                      threads=threads, on_row=lambda r: log.print(f"speed {r.impl} L={r.length}: {r.status}"
+                                                                  + ("" if r.seconds is None else f" {r.seconds:.3f} s")))
+    if speed:
+        typer.echo(speed_table(speed))
+    if json_path is not None:
+        write_json(drift, speed, {"model": str(model), "source": None if source is None else str(source),
+                                  "rows": rows, "seed": seed, "threads": threads, "repeats": repeats}, json_path)

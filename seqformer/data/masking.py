@@ -6,7 +6,8 @@ Selection: a token is selected when a span covering it starts at a "span start";
 drawn independently with probability ``q = 1 - (1 - mask_prob) ** (1 / span)`` at every
 position from ``-(span - 1)`` to ``L - 1``, so every token is covered by exactly ``span``
 candidate starts and is selected with probability ``mask_prob`` (edges included). Spans are
-clipped to maskable tokens: [PAD], [UNK], [CLS], [SEP] and [MASK] are never selected.
+clipped to maskable tokens, the tokenizer's body tokens (``is_body``): [PAD], [UNK], [CLS],
+[SEP] and [MASK] are never selected.
 
 Why spans: an overlapping k-mer (stride 1) shares k - 1 bases with each neighbour, so a single
 masked k-mer is spelled out by the two k-mers beside it. With spans of k tokens every selected
@@ -14,7 +15,8 @@ token covers at least one base that no unselected k-mer covers (DNABERT's lesson
 the sequence ends and at [UNK] keeps that true, since nothing beyond them shows a base.
 
 Replacement: of the selected tokens, ``mask_token_prob`` become [MASK], ``random_token_prob``
-a uniformly random non-special token, and the rest stay as they are (BERT's 80/10/10).
+a uniformly random body token (one of the tokenizer's ``body_ids``), and the rest stay as they
+are (BERT's 80/10/10).
 Labels hold the original id at selected positions and -100 everywhere else.
 Every row with a maskable token gets at least one selected span, so every row has a label.
 """
@@ -88,27 +90,38 @@ class MaskedBatch:
         return int(self.attention_mask.sum())
 
 
-def mask_tokens(input_ids: torch.Tensor, attention_mask: torch.Tensor, *, vocab_size: int, span: int,
-                config: MaskingConfig, generator: torch.Generator, ignore_index: int) -> MaskedBatch:
+def mask_tokens(input_ids: torch.Tensor, attention_mask: torch.Tensor, *, span: int, config: MaskingConfig,
+                generator: torch.Generator, ignore_index: int, tokenizer=None,
+                vocab_size: int | None = None) -> MaskedBatch:
     """Select, replace and label tokens of one padded batch (see the module docstring).
 
     Args:
-        input_ids: (B, L) token ids from a tokenizer (specials 0..4).
+        input_ids: (B, L) token ids from ``tokenizer``.
         attention_mask: (B, L) bool, True = real token.
-        vocab_size: ids from 5 to ``vocab_size - 1`` are the random replacements.
         span: tokens per selected span (1 = independent tokens).
         config: the probabilities.
         generator: a CPU generator; the same seed gives the same masking.
         ignore_index: the label of tokens that are not predicted, as the model's loss defines it
             (:data:`seqformer.models.mlm.IGNORE_INDEX`).
+        tokenizer: the tokenizer of ``input_ids``: its body tokens are maskable and the random
+            replacements, its ``mask_id`` the [MASK].
+        vocab_size: instead of ``tokenizer``, the size of a canonical-layout vocabulary (specials
+            0..4, body ids 5 to ``vocab_size - 1``).
     """
     B, L = input_ids.shape
-    maskable = attention_mask.bool() & (input_ids > MASK_ID)  # (B, L)
+    if tokenizer is not None:
+        body_ids, mask_id = torch.from_numpy(tokenizer.body_ids), tokenizer.mask_id  # (V',)
+        maskable = attention_mask.bool() & tokenizer.is_body(input_ids)  # (B, L)
+    elif vocab_size is not None:
+        body_ids, mask_id = torch.arange(len(SPECIAL_TOKENS), vocab_size), MASK_ID  # (V',)
+        maskable = attention_mask.bool() & (input_ids > MASK_ID)  # (B, L)
+    else:
+        raise ValueError("mask_tokens needs the tokenizer (or the vocab_size of a canonical one)")
     start_prob = 1.0 - (1.0 - config.mask_prob) ** (1.0 / span)
     # Column j is a span starting at token j - (span - 1): token t is covered by columns t..t+span-1.
     starts = torch.rand((B, L + span - 1), generator=generator) < start_prob  # (B, L + span - 1)
     decision = torch.rand((B, L), generator=generator)  # (B, L): which replacement
-    random_ids = torch.randint(len(SPECIAL_TOKENS), vocab_size, (B, L), generator=generator)  # (B, L)
+    random_ids = body_ids[torch.randint(len(body_ids), (B, L), generator=generator)]  # (B, L)
     fallback = torch.rand((B,), generator=generator)  # (B,): where an empty row gets its one span
     selected = F.max_pool1d(starts[:, None].float(), span, stride=1)[:, 0].bool() & maskable  # (B, L)
 
@@ -120,7 +133,7 @@ def mask_tokens(input_ids: torch.Tensor, attention_mask: torch.Tensor, *, vocab_
     labels = torch.where(selected, input_ids, torch.full_like(input_ids, ignore_index))
     to_mask = selected & (decision < config.mask_token_prob)
     to_random = selected & ~to_mask & (decision < config.mask_token_prob + config.random_token_prob)
-    masked = input_ids.masked_fill(to_mask, MASK_ID)
+    masked = input_ids.masked_fill(to_mask, mask_id)
     masked = torch.where(to_random, random_ids, masked)
     return MaskedBatch(masked, attention_mask.bool(), labels)
 
@@ -139,7 +152,7 @@ class MaskingCollator:
     def __call__(self, seqs: list[str], generator: torch.Generator, step: int = -1) -> MaskedBatch:
         """Encode ``seqs`` (cut to ``max_length`` tokens, padded to the longest) and mask them."""
         encoded = self.tokenizer.batch_encode(seqs, max_length=self.max_length, truncation=True)
-        batch = mask_tokens(encoded.input_ids, encoded.attention_mask, vocab_size=self.tokenizer.vocab_size,
+        batch = mask_tokens(encoded.input_ids, encoded.attention_mask, tokenizer=self.tokenizer,
                             span=self.span, config=self.config, generator=generator,
                             ignore_index=self.ignore_index)
         batch.step = step

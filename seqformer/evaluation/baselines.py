@@ -19,17 +19,16 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from seqformer.tokenizers import KmerTokenizer
-from seqformer.tokenizers.base import SPECIAL_TOKENS
 
 
 def kmer_spectrum(seqs: Sequence[str], k: int = 4) -> np.ndarray:
     """(N, 4**k) float32 k-mer frequencies of each sequence (rows sum to 1, or 0 with no k-mer)."""
     tokenizer = KmerTokenizer(k, 1)
-    first = len(SPECIAL_TOKENS)  # k-mer ids start after the special tokens
+    first = int(tokenizer.body_ids[0])  # the canonical layout: k-mer ids follow the special tokens
     out = np.zeros((len(seqs), 4**k), dtype=np.float32)
     for i, seq in enumerate(seqs):
         ids = tokenizer.encode(seq, add_special_tokens=False).astype(np.int64)
-        ids = ids[ids >= first] - first
+        ids = ids[tokenizer.is_body(ids)] - first
         if ids.size:
             out[i] = np.bincount(ids, minlength=4**k) / ids.size
     return out

@@ -46,26 +46,26 @@ def masked_windows(seqs: Iterable[str], tokenizer, max_length: int, masking: Mas
             continue
         encoded = tokenizer.batch_encode([seq], max_length=max_length, truncation=True)
         generator = torch.Generator().manual_seed(derived_seed(seed, i, EVAL_STREAM))
-        yield mask_tokens(encoded.input_ids, encoded.attention_mask, vocab_size=tokenizer.vocab_size,
+        yield mask_tokens(encoded.input_ids, encoded.attention_mask, tokenizer=tokenizer,
                           span=span, config=masking, generator=generator, ignore_index=IGNORE_INDEX)
 
 
-def padded_batches(windows: Iterable[MaskedBatch], batch_size: int) -> Iterator[MaskedBatch]:
-    """Windows (1, L_i) stacked into batches (B, max L_i), padded on the right."""
+def padded_batches(windows: Iterable[MaskedBatch], batch_size: int, pad_id: int = PAD_ID) -> Iterator[MaskedBatch]:
+    """Windows (1, L_i) stacked into batches (B, max L_i), padded on the right with ``pad_id`` (the tokenizer's)."""
     rows: list[MaskedBatch] = []
     for window in windows:
         rows.append(window)
         if len(rows) == batch_size:
-            yield _stack(rows)
+            yield _stack(rows, pad_id)
             rows = []
     if rows:
-        yield _stack(rows)
+        yield _stack(rows, pad_id)
 
 
-def _stack(rows: list[MaskedBatch]) -> MaskedBatch:
+def _stack(rows: list[MaskedBatch], pad_id: int) -> MaskedBatch:
     width = max(row.input_ids.shape[1] for row in rows)
     pad = lambda t, value: torch.nn.functional.pad(t, (0, width - t.shape[1]), value=value)  # noqa: E731
-    return MaskedBatch(torch.cat([pad(r.input_ids, PAD_ID) for r in rows]),
+    return MaskedBatch(torch.cat([pad(r.input_ids, pad_id) for r in rows]),
                        torch.cat([pad(r.attention_mask, False) for r in rows]),
                        torch.cat([pad(r.labels, IGNORE_INDEX) for r in rows]))
 
@@ -85,12 +85,14 @@ class Scores:
 def score_batches(model: nn.Module, batches: Iterable[MaskedBatch], device: torch.device) -> Scores:
     """Run ``model.predict_masked`` over the batches and add up the statistics."""
     vocab = model.config.vocab_size
+    tokenizer = getattr(model, "tokenizer", None)  # which ids are maskable; none: the canonical layout
+    is_body = tokenizer.is_body if tokenizer is not None else (lambda ids: ids > MASK_ID)
     loss_sum, correct, count = 0.0, 0, 0
     label_counts = torch.zeros(vocab, dtype=torch.int64)
     token_counts = torch.zeros(vocab, dtype=torch.int64)
     for batch in batches:
         originals = torch.where(batch.labels >= 0, batch.labels, batch.input_ids)  # (B, L): the true tokens
-        token_counts += torch.bincount(originals[originals > MASK_ID], minlength=vocab)
+        token_counts += torch.bincount(originals[is_body(originals)], minlength=vocab)
         if not bool((batch.labels >= 0).any()):
             continue
         batch = batch.to(device)
@@ -142,20 +144,21 @@ def evaluate_mlm(model: nn.Module, fasta: str | Path, *, batch_size: int = 8, se
     counter = {"records": 0}
 
     def windows() -> Iterator[str]:
-        chunk = (max_length - 2) * getattr(tokenizer, "stride", 1)  # new token starts per window, in letters
+        # new token starts per window, in letters (num_tokens(0): the special tokens of a window)
+        chunk = (max_length - tokenizer.num_tokens(0)) * getattr(tokenizer, "stride", 1)
         clean = clean_dna if alphabet == "dna" else clean_protein
         for record in read_fasta(fasta):
             if counter["records"] == 0:
                 check_letters(record.seq, alphabet, str(fasta))
             counter["records"] += 1
             seq = clean(record.seq, path=fasta, record=record.id)
-            for start, end in tokenizer.chunk_bounds(len(seq), chunk):
+            for start, end in tokenizer.chunk_bounds(seq, chunk):
                 yield seq[start:end]
 
     masked = masked_windows(windows(), tokenizer, max_length, masking, seed)
     counted = _Counted(masked)
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-        scores = score_batches(model, padded_batches(counted, batch_size), device)
+        scores = score_batches(model, padded_batches(counted, batch_size, tokenizer.pad_id), device)
     if scores.count == 0:
         raise InputError("no token to evaluate: every token is [UNK] (N or ambiguity codes) or "
                          "a special token, so nothing can be masked", path=fasta)

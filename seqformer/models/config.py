@@ -3,9 +3,11 @@
 Axes: L tokens, D width (``hidden_size``), H heads; each head has width D / H.
 The attention kind's own options are checked here by building that kind's config dataclass
 (and its ``check_encoder`` against the heads and ``max_length``, where the kind has one), so a bad
-option fails at once with :class:`ValueError`, not deep inside a forward pass. ``reversible`` and
-``ffn_chunk_size`` default to the plain encoder, so model folders written before they existed load
-unchanged.
+option fails at once with :class:`ValueError`, not deep inside a forward pass. ``reversible``,
+``ffn_chunk_size`` and the layout fields that imported checkpoints need (``norm``, ``final_norm``,
+``embedding_norm``, ``position="learned"`` with ``position_offset``, ``embedding_scale``,
+``token_dropout`` with ``mask_id``, ``activation``) default to the plain pre-LN rotary encoder, so
+model folders written before they existed load unchanged.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from typing import Any
 
 from seqformer.attention import ATTENTION_KINDS
 
-POSITION_ENCODINGS = ("rope", "none")
+POSITION_ENCODINGS = ("rope", "none", "learned")
+NORMS = ("pre", "post")
+ACTIVATIONS = ("gelu", "gelu_tanh")
 
 
 @dataclass(frozen=True)
@@ -26,18 +30,26 @@ class EncoderConfig:
     vocab_size: int  # number of token ids (the tokenizer's vocab_size)
     pad_id: int = 0  # id of the padding token (the tokenizer's pad_id)
     hidden_size: int = 256  # D: width of every token representation
-    num_layers: int = 2  # number of pre-LN Transformer blocks
+    num_layers: int = 2  # number of Transformer blocks (pre-LN unless norm is "post")
     num_heads: int = 4  # H: attention heads per block; D must divide by H
     ffn_size: int = 1024  # inner width of each block's GELU MLP
     dropout: float = 0.0  # dropout on the attention and MLP outputs (training only)
     attention: str = "dense"  # attention kind, a key of seqformer.attention.ATTENTION_KINDS
     attention_options: dict[str, Any] = field(default_factory=dict)  # fields of that kind's config
-    position: str = "rope"  # "rope" (rotary, no length limit, no table to store) or "none"
+    position: str = "rope"  # "rope" (rotary, no table), "none", or "learned" (max_length + position_offset rows)
+    position_offset: int = 0  # learned positions: token i reads row position_offset + i (ESM: pad id + 1 = 2; BERT: 0)
     rope_base: float = 10000.0  # rotary frequency base: head pair i turns at base ** (-2i / head width)
-    max_length: int = 16384  # longest input the model is meant for (checked, documented; RoPE needs no table)
+    max_length: int = 16384  # longest input the model takes (checked; RoPE needs no table)
     layer_norm_eps: float = 1e-5  # epsilon of every LayerNorm
     reversible: bool = False  # RevNet blocks (y1 = x1 + attention(x2), y2 = x2 + MLP(y1)): activations recomputed in backward
     ffn_chunk_size: int | None = None  # tokens per chunk of each MLP (same outputs, smaller peak); None = all at once
+    norm: str = "pre"  # "pre": x + F(LN(x)) (ESM); "post": LN(x + F(x)) (BERT, BigBird), never reversible
+    final_norm: bool = True  # a LayerNorm after the last block (pre-LN models); BERT and BigBird have none
+    embedding_norm: bool = False  # a LayerNorm on the embeddings (after positions are added), as BERT does
+    embedding_scale: float = 1.0  # token embeddings are multiplied by this (BigBird's rescale_embeddings: sqrt(D))
+    token_dropout: bool = False  # ESM-2: zero <mask> embeddings, scale rows by 0.88 / (1 - mask share), eval too
+    mask_id: int | None = None  # id of the mask token, which token_dropout zeroes (needed when it is on)
+    activation: str = "gelu"  # MLP and LM head: "gelu" (exact, erf) or "gelu_tanh" (HF gelu_new, gelu_pytorch_tanh)
     seed: int = 0  # seed of random attention patterns / random features (layer i uses layer_index=i)
     tokenizer: dict[str, Any] | None = None  # tokenizer description (its to_dict() scalars), e.g. {"type": "kmer", "k": 6, "stride": 1}
 
@@ -56,8 +68,28 @@ class EncoderConfig:
             raise ValueError(f"position must be one of {POSITION_ENCODINGS}, got {self.position!r}")
         if self.position == "rope" and self.head_dim % 2:
             raise ValueError(f"rotary embeddings need an even head width, got {self.head_dim}")
-        if not isinstance(self.reversible, bool):
-            raise ValueError(f"reversible must be true or false, got {self.reversible!r}")
+        offset = self.position_offset
+        if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+            raise ValueError(f"position_offset must be a non-negative integer, got {offset!r}")
+        for name in ("reversible", "final_norm", "embedding_norm", "token_dropout"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
+        if self.norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, got {self.norm!r}")
+        if self.reversible and self.norm == "post":
+            raise ValueError("reversible blocks are pre-LN: norm 'post' cannot be reversible")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
+        scale = self.embedding_scale
+        if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not scale > 0:
+            raise ValueError(f"embedding_scale must be a positive number, got {scale!r}")
+        object.__setattr__(self, "embedding_scale", float(scale))
+        mask = self.mask_id
+        bad_mask = isinstance(mask, bool) or not isinstance(mask, int) or not 0 <= mask < self.vocab_size
+        if mask is not None and bad_mask:
+            raise ValueError(f"mask_id {mask!r} is outside the vocabulary [0, {self.vocab_size})")
+        if self.token_dropout and mask is None:
+            raise ValueError("token_dropout needs mask_id (the id of the mask token it zeroes)")
         chunk = self.ffn_chunk_size
         if chunk is not None and (not isinstance(chunk, int) or isinstance(chunk, bool) or chunk < 1):
             raise ValueError(f"ffn_chunk_size must be None or a positive integer, got {chunk!r}")

@@ -1,11 +1,18 @@
-"""A pre-LN Transformer encoder over token ids, with any attention kind and rotary positions.
+"""A Transformer encoder over token ids, with any attention kind, pre-LN (default) or post-LN blocks.
 
 Axes: B batch, L tokens, D width (``hidden_size``), H heads, Dh = D / H head width.
-Built one concept at a time: rotary positions → self-attention → MLP → block → encoder.
+Built one concept at a time: rotary positions → self-attention → MLP → block → embeddings → encoder.
 The encoder maps ``input_ids`` (B, L) and ``attention_mask`` (B, L) (True = real token) to
-``last_hidden_state`` (B, L, D). Padding must be on the right: rotary positions count from 0 at
+``last_hidden_state`` (B, L, D). Padding must be on the right: positions count from 0 at
 the first token, and the attention kinds keep padded keys away from real queries, so appending
 padding leaves the real tokens' outputs unchanged.
+
+The default is the pre-LN rotary encoder ``seqformer pretrain`` trains. Config fields switch on the
+layouts of imported checkpoints (:mod:`seqformer.convert`): post-LN blocks and no final LayerNorm
+(BERT, BigBird), a learned position table read from row ``position_offset`` (ESM absolute: 2;
+BERT: 0), a LayerNorm on the embeddings, a scale on the token embeddings (BigBird), ESM-2's token
+dropout, and the tanh GELU. The embeddings are ``embed(ids) * embedding_scale`` → token dropout →
+``+ position_embed(position_offset + i)`` → ``embed_norm``; that is ``hidden_states[0]``.
 
 Memory options: ``reversible`` composes the same blocks as RevNet two-stream blocks whose
 activations are recomputed in the backward pass (:mod:`seqformer.models.reversible`);
@@ -28,6 +35,12 @@ from seqformer.models.pretrained import PretrainedModel
 from seqformer.models.reversible import reversible_stack, two_stream_forward
 
 INIT_STD = 0.02  # std of the normal init of embeddings and linear weights (BERT/GPT-2 style)
+TOKEN_DROPOUT_TRAIN_RATIO = 0.15 * 0.8  # ESM-2's share of <mask> tokens in training: 15% masked, 80% of those <mask>
+
+
+def activation(name: str, x: torch.Tensor) -> torch.Tensor:
+    """The config's activation on x: "gelu" (exact, erf) or "gelu_tanh" (the tanh approximation)."""
+    return F.gelu(x, approximate="tanh" if name == "gelu_tanh" else "none")
 
 
 def _init_linear(layer: nn.Linear) -> nn.Linear:
@@ -104,23 +117,26 @@ class SelfAttention(nn.Module):
 
 
 class MLP(nn.Module):
-    """Linear → GELU → linear, applied to every token."""
+    """Linear → GELU (exact or tanh, ``config.activation``) → linear, applied to every token."""
 
     def __init__(self, config: EncoderConfig) -> None:
         super().__init__()
         self.fc_in = _init_linear(nn.Linear(config.hidden_size, config.ffn_size))
         self.fc_out = _init_linear(nn.Linear(config.ffn_size, config.hidden_size))
         self.dropout = nn.Dropout(config.dropout)
+        self.activation = config.activation
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(B, L, D) → (B, L, D)."""
-        return self.dropout(self.fc_out(F.gelu(self.fc_in(x))))
+        return self.dropout(self.fc_out(activation(self.activation, self.fc_in(x))))
 
 
 class Block(nn.Module):
-    """Pre-LN Transformer block: x + F(x), then x + G(x), with F = attention(norm(·)), G = MLP(norm(·)).
+    """Transformer block. Pre-LN (default): x + F(x), then x + G(x), with F = attention(norm(·)),
+    G = MLP(norm(·)). Post-LN (``norm="post"``, BERT): x = norm_attention(x + attention(x)), then
+    x = norm_mlp(x + MLP(x)); the same modules and parameter names either way.
 
-    A reversible encoder composes the same two branches differently (:mod:`seqformer.models.reversible`).
+    A reversible encoder composes the pre-LN branches differently (:mod:`seqformer.models.reversible`).
     """
 
     def __init__(self, config: EncoderConfig, layer_index: int) -> None:
@@ -130,20 +146,30 @@ class Block(nn.Module):
         self.norm_mlp = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.mlp = MLP(config)
         self.ffn_chunk_size = config.ffn_chunk_size
+        self.post_norm = config.norm == "post"
 
     def attend(self, x, rotation, key_padding_mask, need_weights):
         """F: x (B, L, D) → (attention(norm(x)) (B, L, D), probs (B, H, L, L) or None)."""
         return self.attention(self.norm_attention(x), rotation, key_padding_mask, need_weights)
 
-    def feed_forward(self, x: torch.Tensor) -> torch.Tensor:
-        """G: MLP(norm(x)) (B, L, D), over chunks of ``ffn_chunk_size`` tokens when set (token-wise: same values)."""
+    def _chunked(self, branch, x: torch.Tensor) -> torch.Tensor:
+        """A token-wise ``branch`` over chunks of ``ffn_chunk_size`` tokens when set (the same values)."""
         chunk = self.ffn_chunk_size
         if chunk is None or x.shape[1] <= chunk:
-            return self.mlp(self.norm_mlp(x))
-        return torch.cat([self.mlp(self.norm_mlp(part)) for part in x.split(chunk, dim=1)], dim=1)
+            return branch(x)
+        return torch.cat([branch(part) for part in x.split(chunk, dim=1)], dim=1)
+
+    def feed_forward(self, x: torch.Tensor) -> torch.Tensor:
+        """G: MLP(norm(x)) (B, L, D), over chunks of ``ffn_chunk_size`` tokens when set (token-wise: same values)."""
+        return self._chunked(lambda part: self.mlp(self.norm_mlp(part)), x)
 
     def forward(self, x, rotation, key_padding_mask, need_weights):
         """x (B, L, D) → (x (B, L, D), probs (B, H, L, L) or None)."""
+        if self.post_norm:
+            attended, probs = self.attention(x, rotation, key_padding_mask, need_weights)
+            x = self.norm_attention(x + attended)
+            x = self._chunked(lambda part: self.norm_mlp(part + self.mlp(part)), x)
+            return x, probs
         attended, probs = self.attend(x, rotation, key_padding_mask, need_weights)
         x = x + attended
         x = x + self.feed_forward(x)
@@ -165,13 +191,32 @@ def plain_forward(blocks: nn.ModuleList, x: torch.Tensor, rotation, key_padding_
 class EncoderOutput:
     """What :class:`SeqEncoder` returns; optional fields are None unless asked for."""
 
-    last_hidden_state: torch.Tensor  # (B, L, D), after the final LayerNorm
-    hidden_states: tuple[torch.Tensor, ...] | None = None  # num_layers + 1 tensors (B, L, D): embeddings, then each block's output (reversible: (y1 + y2) / 2)
+    last_hidden_state: torch.Tensor  # (B, L, D), after the final LayerNorm (when the config has one)
+    # num_layers + 1 tensors (B, L, D): the embeddings (after positions and embed_norm), then each block's
+    # output (reversible: (y1 + y2) / 2)
+    hidden_states: tuple[torch.Tensor, ...] | None = None
     attentions: tuple[torch.Tensor, ...] | None = None  # num_layers tensors (B, H, L, L) of attention probabilities
 
 
+def token_dropout_scale(input_ids: torch.Tensor, attention_mask: torch.Tensor | None, mask_id: int) -> torch.Tensor:
+    """ESM-2's token-dropout factor per row, (B,) fp32: (1 - 0.15·0.8) / (1 - masks / real tokens).
+
+    As in HF's EsmEmbeddings and fair-esm's ESM2, it applies at inference too (a row without
+    <mask> is scaled by 0.88). The real tokens are the attention mask's True positions (all L
+    without a mask). A row of masks only (factor 1/0) gets 1: its embeddings are all zero anyway.
+    """
+    masks = (input_ids == mask_id).sum(-1).float()  # (B,)
+    real = attention_mask.sum(-1).float() if attention_mask is not None else torch.full_like(masks, input_ids.shape[1])
+    kept = 1 - masks / real.clamp(min=1)
+    return torch.where(kept > 0, (1 - TOKEN_DROPOUT_TRAIN_RATIO) / kept.clamp(min=1e-12), torch.ones_like(kept))
+
+
 class SeqEncoder(PretrainedModel):
-    """Token embedding → pre-LN blocks → final LayerNorm. Carries its tokenizer (``.tokenizer``)."""
+    """Embeddings → blocks → final LayerNorm (when configured). Carries its tokenizer (``.tokenizer``).
+
+    Parameters by option: ``embed`` always; ``position_embed`` (rows max_length + position_offset)
+    for learned positions; ``embed_norm`` with ``embedding_norm``; ``norm`` with ``final_norm``.
+    """
 
     config_class = EncoderConfig
 
@@ -181,9 +226,29 @@ class SeqEncoder(PretrainedModel):
         self.tokenizer = tokenizer
         self.embed = nn.Embedding(config.vocab_size, config.hidden_size)
         nn.init.normal_(self.embed.weight, std=INIT_STD)
+        self.position_embed = None
+        if config.position == "learned":
+            self.position_embed = nn.Embedding(config.max_length + config.position_offset, config.hidden_size)
+            nn.init.normal_(self.position_embed.weight, std=INIT_STD)
+        self.embed_norm = (nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+                           if config.embedding_norm else None)
         self.rotary = Rotary(config.head_dim, config.rope_base) if config.position == "rope" else None
         self.blocks = nn.ModuleList(Block(config, i) for i in range(config.num_layers))
-        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps) if config.final_norm else None
+
+    def embed_tokens(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
+        """The blocks' input (B, L, D): scaled token embeddings, token dropout, positions, embed_norm."""
+        config = self.config
+        x = self.embed(input_ids)  # (B, L, D)
+        if config.embedding_scale != 1.0:
+            x = x * config.embedding_scale
+        if config.token_dropout:
+            x = x.masked_fill((input_ids == config.mask_id).unsqueeze(-1), 0.0)
+            x = (x * token_dropout_scale(input_ids, attention_mask, config.mask_id)[:, None, None]).to(x.dtype)
+        if self.position_embed is not None:
+            positions = torch.arange(input_ids.shape[1], device=input_ids.device) + config.position_offset  # (L,)
+            x = x + self.position_embed(positions)
+        return self.embed_norm(x) if self.embed_norm is not None else x
 
     @property
     def returns_attention(self) -> bool:
@@ -209,7 +274,7 @@ class SeqEncoder(PretrainedModel):
             if bool(key_padding_mask.all()):  # nothing padded: let the kinds take their unmasked path
                 key_padding_mask = None
 
-        embedded = self.embed(input_ids)  # (B, L, D)
+        embedded = self.embed_tokens(input_ids, attention_mask)  # (B, L, D)
         rotation = self.rotary(L) if self.rotary is not None else None  # (L, Dh/2) complex
         if self.config.reversible and torch.is_grad_enabled() and not (output_hidden_states or output_attentions):
             # Activations recomputed in backward. (Asking for hidden states or attentions keeps them:
@@ -220,7 +285,7 @@ class SeqEncoder(PretrainedModel):
             x, hidden, attentions = stack(self.blocks, embedded, rotation, key_padding_mask, output_attentions,
                                           output_hidden_states)
         return EncoderOutput(
-            last_hidden_state=self.norm(x),
+            last_hidden_state=self.norm(x) if self.norm is not None else x,
             hidden_states=(embedded, *hidden) if output_hidden_states else None,
             attentions=tuple(attentions) if output_attentions else None,
         )

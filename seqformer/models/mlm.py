@@ -2,7 +2,8 @@
 
 Axes: B batch, L tokens, D width, V vocabulary, N predicted (labelled) tokens.
 
-The head is BERT's and ESM's: dense D→D → GELU → LayerNorm → decoder D→V with its own bias.
+The head is BERT's and ESM's: dense D→D → GELU (the encoder's ``activation``: exact, or tanh for
+BigBird's gelu_new) → LayerNorm → decoder D→V with its own bias.
 By default the decoder's weight *is* the token embedding (``tie_word_embeddings=True``, as BERT
 and ESM do): it is not stored twice, and ``model.safetensors`` holds it once, under the encoder.
 ``forward`` returns logits for every token (B, L, V); training and evaluation call
@@ -21,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from seqformer.models.config import EncoderConfig
-from seqformer.models.encoder import INIT_STD, SeqEncoder
+from seqformer.models.encoder import INIT_STD, SeqEncoder, activation
 from seqformer.models.pretrained import PretrainedModel
 
 MODEL_TYPE = "masked-lm"
@@ -88,6 +89,7 @@ class LMHead(nn.Module):
         self.decoder = None if config.tie_word_embeddings else nn.Parameter(
             torch.empty(encoder.vocab_size, encoder.hidden_size))  # (V, D)
         self.bias = nn.Parameter(torch.zeros(encoder.vocab_size))  # (V,)
+        self.activation = encoder.activation
         nn.init.normal_(self.dense.weight, std=INIT_STD)
         nn.init.zeros_(self.dense.bias)
         if self.decoder is not None:
@@ -95,7 +97,7 @@ class LMHead(nn.Module):
 
     def forward(self, hidden: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
         """hidden (..., D), the token embedding (V, D) → logits (..., V)."""
-        x = self.norm(F.gelu(self.dense(hidden)))
+        x = self.norm(activation(self.activation, self.dense(hidden)))
         return F.linear(x, embedding if self.decoder is None else self.decoder, self.bias)
 
 

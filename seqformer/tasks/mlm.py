@@ -63,7 +63,8 @@ class MaskedLMTask:
         if (rank, world_size) not in self._validation:  # masked once, the same at every validation
             windows = masked_windows(self.corpus.validation_sequences(), self.tokenizer, self.max_length,
                                      self.masking, self.seed, rank=rank, world_size=world_size)
-            self._validation[(rank, world_size)] = list(padded_batches(windows, self.batch_size))
+            self._validation[(rank, world_size)] = list(padded_batches(windows, self.batch_size,
+                                                                       self.tokenizer.pad_id))
         scores = score_batches(model, self._validation[(rank, world_size)], device)
         return {"loss_sum": scores.loss_sum, "correct": scores.correct, "count": scores.count}
 

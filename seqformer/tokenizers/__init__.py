@@ -1,4 +1,4 @@
-"""Tokenizers: DNA k-mers and protein residues, with fixed special-token ids.
+"""Tokenizers: DNA k-mers and protein residues, in the canonical id layout or another project's.
 
 Axes: B batch, L tokens. See :mod:`seqformer.tokenizers.base` for the shared contract.
 """

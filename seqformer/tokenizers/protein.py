@@ -1,7 +1,7 @@
 """Protein tokenizer: one token per residue.
 
-Axes: n residues in, L tokens out (n + 2 with [CLS] and [SEP]). Token ids: the five specials
-(0..4), then the 25 letters of :data:`RESIDUES` in this fixed order (``vocab_size = 30``):
+Axes: n residues in, L tokens out (n + 2 with [CLS] and [SEP]). Canonical token ids: the five
+specials (0..4), then the 25 letters of :data:`RESIDUES` in this fixed order (``vocab_size = 30``):
 
     5 A   6 C   7 D   8 E   9 F  10 G  11 H  12 I  13 K  14 L  15 M  16 N  17 P  18 Q  19 R
    20 S  21 T  22 V  23 W  24 Y  25 X  26 B  27 Z  28 U  29 O
@@ -11,12 +11,13 @@ Z (E/Q), U (selenocysteine) and O (pyrrolysine), which are real tokens, not [UNK
 Input is checked by :func:`seqformer.io.sequence.clean_protein`: lowercase is uppercased, one
 trailing ``*`` (stop) is stripped, and any other character is an :class:`InputError` naming the
 record and its 1-based position. [UNK] and [MASK] decode to X.
+Another project's ids (ESM-2's alphabet) come from a ``vocab`` layout (:mod:`seqformer.tokenizers.layout`).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -28,7 +29,7 @@ STANDARD_AMINO_ACIDS = "ACDEFGHIKLMNPQRSTVWY"
 RESIDUES = STANDARD_AMINO_ACIDS + "XBZUO"
 
 _FIRST = len(SPECIAL_TOKENS)
-_IDS = bytearray(256)  # bytes.translate table: residue letter -> token id
+_IDS = bytearray(256)  # bytes.translate table: residue letter -> canonical token id
 for _i, _letter in enumerate(RESIDUES):
     _IDS[ord(_letter)] = _FIRST + _i
 _IDS = bytes(_IDS)
@@ -37,10 +38,18 @@ _LETTERS = np.frombuffer(("X" * _FIRST + RESIDUES).encode(), dtype=np.uint8)
 
 
 class ProteinTokenizer(Tokenizer):
-    """Amino-acid tokenizer: the 20 standard residues plus X, B, Z, U, O."""
+    """Amino-acid tokenizer: the 20 standard residues plus X, B, Z, U, O.
+
+    Args:
+        vocab, special_tokens, framing: the id layout (:meth:`Tokenizer._set_layout`).
+    """
 
     type_name = "protein"
     unknown_letter = "X"
+
+    def __init__(self, *, vocab: Sequence[str] | None = None, special_tokens: dict[str, str] | None = None,
+                 framing: str = "cls-sep") -> None:
+        self._set_layout(vocab, special_tokens, framing)
 
     def _config(self) -> dict[str, Any]:
         return {}

@@ -21,7 +21,7 @@ from seqformer.io.atomic import atomic_open
 from seqformer.io.fasta import read_fasta
 from seqformer.io.genome import Genome
 from seqformer.io.regions import Region
-from seqformer.tokenizers.base import UNK_ID, Tokenizer
+from seqformer.tokenizers.base import Tokenizer
 from seqformer.tokenizers.kmer import KmerTokenizer
 
 TOP = 10  # most frequent tokens reported
@@ -71,8 +71,8 @@ class _Tally:
     def summary(self, path: str | os.PathLike, region: str | None = None) -> TokenizeSummary:
         tok = self.tokenizer
         tokens = int(self.counts.sum())
-        unk = int(self.counts[UNK_ID])
-        body = np.arange(tok.num_special_tokens, tok.vocab_size)
+        unk = int(self.counts[tok.unk_id])
+        body = tok.body_ids
         order = body[np.argsort(-self.counts[body], kind="stable")][:TOP]  # ties: lower id first
         top = [{"token": tok.id_to_token(i), "count": int(self.counts[i])} for i in order if self.counts[i]]
         config = {key: value for key, value in tok.to_dict().items()

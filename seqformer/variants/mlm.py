@@ -32,7 +32,6 @@ from seqformer.data.corpus import window_length
 from seqformer.errors import InputError
 from seqformer.models.mlm import IGNORE_INDEX
 from seqformer.predict.windows import batched
-from seqformer.tokenizers.base import UNK_ID
 from seqformer.variants.windows import AlleleWindows
 
 
@@ -52,9 +51,10 @@ def mlm_window(model) -> int:
     return window_length(model.tokenizer, model.config.encoder.max_length)
 
 
-def masked_tokens(tokenizer, seq_len: int, span: tuple[int, int]) -> np.ndarray:
-    """(L,) bool: the tokens of a ``seq_len``-base window whose bases overlap ``[start, end)``."""
-    spans = tokenizer.token_spans(seq_len)  # (L, 2); specials are (-1, -1)
+def masked_tokens(tokenizer, seq: str | int, span: tuple[int, int]) -> np.ndarray:
+    """(L,) bool: the tokens of window ``seq`` (its letters, or its length for tokenizers that place tokens by
+    length alone) whose bases overlap ``[start, end)``."""
+    spans = tokenizer.token_spans(seq)  # (L, 2); specials are (-1, -1)
     return (spans[:, 0] < span[1]) & (spans[:, 1] > span[0])
 
 
@@ -78,7 +78,7 @@ def allele_log_likelihood(model, seqs: Sequence[str], spans: Sequence[tuple[int,
     out = []
     for batch in batched(list(zip(seqs, spans)), batch_size):
         ids = torch.from_numpy(np.stack([tokenizer.encode(seq) for seq, _ in batch]).astype(np.int64))  # (B, L)
-        where = torch.from_numpy(np.stack([masked_tokens(tokenizer, len(seq), span) for seq, span in batch]))
+        where = torch.from_numpy(np.stack([masked_tokens(tokenizer, seq, span) for seq, span in batch]))
         inputs = ids.masked_fill(where, tokenizer.mask_id).to(device)
         labels = ids.masked_fill(~where, IGNORE_INDEX).to(device)  # the true ids at the masked tokens only
         predicted = model.predict_masked(inputs, torch.ones_like(inputs, dtype=torch.bool), labels)
@@ -87,7 +87,7 @@ def allele_log_likelihood(model, seqs: Sequence[str], spans: Sequence[tuple[int,
         rows = where.nonzero()[:, 0].to(device)  # (M,) the window of each masked token
         total = torch.zeros(len(batch), dtype=torch.float64, device=device).index_add_(0, rows, logp)
         unknown = torch.zeros(len(batch), dtype=torch.int64, device=device).index_add_(
-            0, rows, (truth == UNK_ID).long()) > 0
+            0, rows, (truth == tokenizer.unk_id).long()) > 0
         out.append(torch.where(unknown, torch.nan, total).cpu().numpy())
     return np.concatenate(out) if out else np.zeros(0)
 
