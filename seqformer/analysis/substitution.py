@@ -348,6 +348,14 @@ class SubstitutionAnalysis:
         return out
 
 
+def check_threshold_and_heads(threshold: float, min_heads: int) -> None:
+    """InputError unless θ is in [0, 1) and at least two heads are asked for (both statistics' rules)."""
+    if not 0.0 <= threshold < 1.0:
+        raise InputError(f"the attention threshold must be in [0, 1), got {threshold}")
+    if min_heads < 2:
+        raise InputError(f"--min-heads must be at least 2 (a correlation over heads needs two), got {min_heads}")
+
+
 def substitution_analysis(model: nn.Module, sequences: Sequence[str], *, matrix: str = DEFAULT_MATRIX,
                           threshold: float = DEFAULT_THRESHOLD,
                           min_head_weight: float = DEFAULT_MIN_HEAD_WEIGHT, control_seed: int = 0,
@@ -363,10 +371,7 @@ def substitution_analysis(model: nn.Module, sequences: Sequence[str], *, matrix:
     matrix name, a threshold outside [0, 1), or sequences without any standard amino acid (the
     error names ``source``, the file they came from, when given).
     """
-    if not 0.0 <= threshold < 1.0:
-        raise InputError(f"the attention threshold must be in [0, 1), got {threshold}")
-    if min_heads < 2:
-        raise InputError(f"--min-heads must be at least 2 (a correlation over heads needs two), got {min_heads}")
+    check_threshold_and_heads(threshold, min_heads)
     if bootstrap < 0:
         raise InputError(f"--bootstrap must be 0 or more, got {bootstrap}")
     scores = substitution_matrix(matrix)

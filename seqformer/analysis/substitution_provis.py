@@ -55,7 +55,7 @@ from torch import nn
 from seqformer.analysis.attention import attention_probs, check_extractable, extraction_limit
 from seqformer.analysis.substitution import (AMINO_ACIDS, DEFAULT_MATRIX, DEFAULT_MIN_HEADS, AminoAcidAttention,
                                              MatrixComparison, _amino_acid_ids, background_frequencies,
-                                             compare_with_matrix, substitution_matrix)
+                                             check_threshold_and_heads, compare_with_matrix, substitution_matrix)
 from seqformer.device import resolve_device
 from seqformer.errors import InputError
 from seqformer.tokenizers.protein import STANDARD_AMINO_ACIDS
@@ -208,10 +208,7 @@ def provis_blosum(model: nn.Module, sequences: Sequence[str], *, threshold: floa
             [0, 1), a bad matrix, ``max_length`` outside 3 to the extraction limit, no sequence, or
             no standard amino acid in the sample.
     """
-    if not 0.0 <= threshold < 1.0:
-        raise InputError(f"the attention threshold must be in [0, 1), got {threshold}")
-    if min_heads < 2:
-        raise InputError(f"--min-heads must be at least 2 (a correlation over heads needs two), got {min_heads}")
+    check_threshold_and_heads(threshold, min_heads)
     if min_head_edges < 0:
         raise InputError(f"--min-head-edges must be 0 or more, got {min_head_edges}")
     scores = substitution_matrix(matrix)

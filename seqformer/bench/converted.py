@@ -276,7 +276,15 @@ def export_esm(model: nn.Module, out: Path) -> Path:
         raise RuntimeError(f"export_esm mapping incomplete: missing {left}, unexpected {unexpected}")
     target.tie_weights()
     out = Path(out)
-    target.save_pretrained(out)
+    from transformers.utils import logging as hf_logging
+
+    shown = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # no "Writing model shards" bar in notebooks and logs
+    try:
+        target.save_pretrained(out)
+    finally:
+        if shown:
+            hf_logging.enable_progress_bar()
     (out / "vocab.txt").write_text("\n".join(ESM_ALPHABET) + "\n")
     return out
 

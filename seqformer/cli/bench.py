@@ -290,7 +290,8 @@ def bench_converted(
     drift = measure_drift(mlm, records, _int_list(lengths, "--lengths"), kind_list, rows=rows, seed=seed,
                           on_row=lambda r: log.print(f"drift {r.kind} L={r.length}: rel {r.logit_rel_error:.2e}, "
                                                      f"perplexity {r.perplexity:.3f}"))
-    typer.echo(drift_table(drift))
+    if drift:
+        typer.echo(drift_table(drift))
     speed = run_speed(model, source, _int_list(speed_lengths, "--speed-lengths"), kind_list, repeats=repeats,
                       threads=threads, on_row=lambda r: log.print(f"speed {r.impl} L={r.length}: {r.status}"
                                                                   + ("" if r.seconds is None else f" {r.seconds:.3f} s")))

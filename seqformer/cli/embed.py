@@ -2,41 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import typer
 
 from seqformer.cli.app import app
-
-
-@contextlib.contextmanager
-def _progress(total_records: int, quiet: bool):
-    """A rich bar on stderr (records done, tokens/s; plain lines outside a terminal), or None when quiet;
-    yields ``on_batch(records_done, tokens_done)``."""
-    if quiet:
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from seqformer.training.progress import LogProgress
-
-    if not Console(stderr=True).is_terminal:
-        log = LogProgress("embed", total_records)
-        yield lambda records, tokens: log.report(
-            records, f"{records:,}/{total_records:,} records  {tokens / max(log.elapsed, 1e-9):,.0f} tokens/s")
-        return
-    bar = Progress(TextColumn("embed"), MofNCompleteColumn(), BarColumn(), TextColumn("{task.fields[rate]}"),
-                   TimeRemainingColumn(), console=Console(stderr=True), transient=True)
-    with bar:
-        task = bar.add_task("embed", total=total_records, rate="")
-
-        def on_batch(records_done: int, tokens_done: int) -> None:
-            elapsed = bar.tasks[0].elapsed or 0.0
-            bar.update(task, completed=records_done, rate=f"{tokens_done / elapsed:,.0f} tokens/s" if elapsed else "")
-
-        yield on_batch
+from seqformer.cli.progress import counted_progress
 
 
 @app.command("embed")
@@ -70,7 +41,7 @@ def embed(
     chosen = parse_layers(layers)
     where = resolve_device(device)
     loaded = load_model(model, where)
-    with _progress(count_fasta_records(fasta), quiet) as on_batch:
+    with counted_progress("embed", count_fasta_records(fasta), "records", "tokens", quiet) as on_batch:
         summary = embed_fasta(loaded, fasta, out, layers=chosen, per_token=per_token, logits=logits,
                               batch_size=batch_size, max_tokens=max_tokens, truncate=truncate, device=where,
                               on_batch=on_batch)

@@ -2,48 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 from pathlib import Path
 
 import typer
 
 from seqformer.cli.app import app, make_app
+from seqformer.cli.progress import counted_progress
 from seqformer.device import resolve_device
 
 predict_app = make_app("Predict with trained sequence classifiers: genome scans and given windows.")
 app.add_typer(predict_app, name="predict")
-
-
-@contextlib.contextmanager
-def _progress(total_bases: int, quiet: bool):
-    """A rich bar on stderr (bases done, windows/s; plain lines outside a terminal), or None when quiet;
-    yields ``on_batch(windows, bases)``."""
-    if quiet:
-        yield None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-    from seqformer.training.progress import LogProgress
-
-    if not Console(stderr=True).is_terminal:
-        log = LogProgress("scan", total_bases)
-        yield lambda windows, bases: log.report(
-            bases, f"{bases:,}/{total_bases:,} bases  {windows / max(log.elapsed, 1e-9):,.0f} windows/s")
-        return
-    bar = Progress(TextColumn("scan"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} bases"),
-                   TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=Console(stderr=True),
-                   transient=True)
-    with bar:
-        task = bar.add_task("scan", total=total_bases, rate="")
-
-        def on_batch(windows_done: int, bases_done: int) -> None:
-            elapsed = bar.tasks[0].elapsed or 0.0
-            rate = f"{windows_done / elapsed:,.0f} windows/s" if elapsed else ""
-            bar.update(task, completed=bases_done, rate=rate)
-
-        yield on_batch
 
 
 @predict_app.command("promoters")
@@ -90,11 +59,11 @@ def promoters(
         check_tiling(target, window, step)
         chosen = scan_threshold(model, threshold, label=label, stride=step)
         typer.echo(chosen.message, err=True)
-        with _progress(len(target), quiet) as on_batch:
+        with counted_progress("scan", len(target), "bases", "windows", quiet) as report:
             result = scan_genome(classifier, ref, target, out, label=label, bedgraph=bedgraph, bigwig=bigwig,
                                  narrowpeak=narrowpeak, threshold=chosen.value, stride=stride,
                                  batch_size=batch_size, max_n_fraction=max_n,
-                                 on_batch=on_batch and (lambda done, end: on_batch(done, end - target.start)))
+                                 on_batch=report and (lambda windows, end: report(end - target.start, windows)))
     typer.echo(json.dumps({**result.to_dict(), **chosen.to_dict()}) if quiet else
                f"{result.calls:,} calls ({result.called_bases:,} bases) in {result.region} at threshold "
                f"{chosen.value:.3g} ({chosen.source}): {result.scored:,} windows scored, {result.skipped:,} "
