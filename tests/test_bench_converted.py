@@ -100,3 +100,12 @@ def test_cli_bench_converted_and_convert_with_another_kind(tmp_path):
     assert bad.exit_code == 2 and "shares queries and keys" in bad.output and not (tmp_path / "x").exists()
     bad = runner.invoke(app, ["convert", str(source), "--out", str(tmp_path / "x"), "--attention-option", "oops"])
     assert bad.exit_code == 2 and "KEY=VALUE" in bad.output
+
+
+def test_a_kind_that_cannot_run_at_a_length_is_one_line():
+    import pytest
+
+    from seqformer.errors import InputError
+
+    with pytest.raises(InputError, match="longformer at L=64: .*not shorter than max_length 64"):
+        measure_drift(_protein_mlm(), PROTEINS * 4, [64], ["longformer"], rows=1, options={"longformer": {"window": 64}})

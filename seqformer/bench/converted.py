@@ -117,8 +117,11 @@ def measure_drift(model: nn.Module, records: Sequence[str], lengths: Sequence[in
         with torch.no_grad():
             reference = dense(ids).logits.float()  # (R, L, V)
         for kind in kinds:
-            runner = with_attention(model, kind, options.get(kind, {}),
-                                    max_length=max(length, model.config.encoder.max_length)).eval()
+            try:
+                runner = with_attention(model, kind, options.get(kind, {}),
+                                        max_length=max(length, model.config.encoder.max_length)).eval()
+            except ValueError as err:
+                raise InputError(f"{kind} at L={length}: {err}") from None
             with torch.no_grad():
                 logits = reference if kind == "dense" else runner(ids).logits.float()
                 masked_logits = runner(masked).logits.float()[where]  # (N, V)

@@ -17,6 +17,8 @@ from seqformer.cli import pretrain as _pretrain  # noqa: F401
 from seqformer.cli import finetune as _finetune  # noqa: F401
 from seqformer.cli import score_variants as _score_variants  # noqa: F401
 from seqformer.cli import mutagenesis as _mutagenesis  # noqa: F401
+from seqformer.cli import attribute as _attribute  # noqa: F401
+from seqformer.cli import motifs as _motifs  # noqa: F401
 from seqformer.cli import evaluate as _evaluate  # noqa: F401
 from seqformer.cli import evaluate_scan as _evaluate_scan  # noqa: F401
 from seqformer.cli import predict as _predict  # noqa: F401

@@ -160,12 +160,16 @@ class SequenceClassifier(PretrainedModel):
         self.encoder = SeqEncoder(config.encoder, tokenizer=tokenizer)
         self.head = ClassificationHead(config)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+    def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
                 labels: torch.Tensor | None = None, output_hidden_states: bool = False,
-                output_attentions: bool = False) -> ClassifierOutput:
-        """input_ids (B, L), attention_mask (B, L) True = real token, labels (B, T) 0/1 or (B,) class ids."""
+                output_attentions: bool = False, *, inputs_embeds: torch.Tensor | None = None) -> ClassifierOutput:
+        """input_ids (B, L), attention_mask (B, L) True = real token, labels (B, T) 0/1 or (B,) class ids.
+
+        ``inputs_embeds`` (B, L, D) stands in for the token embedding lookup, as in
+        :meth:`SeqEncoder.forward <seqformer.models.encoder.SeqEncoder.forward>`.
+        """
         encoded = self.encoder(input_ids, attention_mask, output_hidden_states=output_hidden_states,
-                               output_attentions=output_attentions)
+                               output_attentions=output_attentions, inputs_embeds=inputs_embeds)
         logits = self.head(encoded.last_hidden_state, attention_mask)  # (B, T)
         loss = None if labels is None else self.loss(logits, labels)
         return ClassifierOutput(logits, loss, encoded.hidden_states, encoded.attentions)

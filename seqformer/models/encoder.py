@@ -3,7 +3,9 @@
 Axes: B batch, L tokens, D width (``hidden_size``), H heads, Dh = D / H head width.
 Built one concept at a time: rotary positions → self-attention → MLP → block → embeddings → encoder.
 The encoder maps ``input_ids`` (B, L) and ``attention_mask`` (B, L) (True = real token) to
-``last_hidden_state`` (B, L, D). Padding must be on the right: positions count from 0 at
+``last_hidden_state`` (B, L, D); ``inputs_embeds`` (B, L, D) may stand in for the token embedding
+lookup (HF style), e.g. embeddings made differentiable in a one-hot input
+(:mod:`seqformer.analysis.attribution`). Padding must be on the right: positions count from 0 at
 the first token, and the attention kinds keep padded keys away from real queries, so appending
 padding leaves the real tokens' outputs unchanged.
 
@@ -236,17 +238,22 @@ class SeqEncoder(PretrainedModel):
         self.blocks = nn.ModuleList(Block(config, i) for i in range(config.num_layers))
         self.norm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps) if config.final_norm else None
 
-    def embed_tokens(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None) -> torch.Tensor:
-        """The blocks' input (B, L, D): scaled token embeddings, token dropout, positions, embed_norm."""
+    def embed_tokens(self, input_ids: torch.Tensor | None, attention_mask: torch.Tensor | None,
+                     inputs_embeds: torch.Tensor | None = None) -> torch.Tensor:
+        """The blocks' input (B, L, D): scaled token embeddings, token dropout, positions, embed_norm.
+
+        ``inputs_embeds`` (B, L, D) replaces the lookup ``embed(input_ids)``; everything after it
+        applies the same. Token dropout needs the ids: it is skipped when ``input_ids`` is None.
+        """
         config = self.config
-        x = self.embed(input_ids)  # (B, L, D)
+        x = self.embed(input_ids) if inputs_embeds is None else inputs_embeds  # (B, L, D)
         if config.embedding_scale != 1.0:
             x = x * config.embedding_scale
-        if config.token_dropout:
+        if config.token_dropout and input_ids is not None:
             x = x.masked_fill((input_ids == config.mask_id).unsqueeze(-1), 0.0)
             x = (x * token_dropout_scale(input_ids, attention_mask, config.mask_id)[:, None, None]).to(x.dtype)
         if self.position_embed is not None:
-            positions = torch.arange(input_ids.shape[1], device=input_ids.device) + config.position_offset  # (L,)
+            positions = torch.arange(x.shape[1], device=x.device) + config.position_offset  # (L,)
             x = x + self.position_embed(positions)
         return self.embed_norm(x) if self.embed_norm is not None else x
 
@@ -255,26 +262,43 @@ class SeqEncoder(PretrainedModel):
         """Whether ``output_attentions=True`` is supported by this model's attention kind."""
         return all(block.attention.attention.returns_attention for block in self.blocks)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                output_hidden_states: bool = False, output_attentions: bool = False) -> EncoderOutput:
-        """input_ids (B, L) long, attention_mask (B, L) bool or 0/1 (True = real token, right padding)."""
-        if input_ids.dim() != 2:
+    def forward(self, input_ids: torch.Tensor | None = None, attention_mask: torch.Tensor | None = None,
+                output_hidden_states: bool = False, output_attentions: bool = False, *,
+                inputs_embeds: torch.Tensor | None = None) -> EncoderOutput:
+        """input_ids (B, L) long, attention_mask (B, L) bool or 0/1 (True = real token, right padding).
+
+        ``inputs_embeds`` (B, L, D): token embeddings used instead of looking ``input_ids`` up in
+        ``embed`` (before ``embedding_scale``, which applies to them as to looked-up rows, as do the
+        positions and ``embed_norm``). ``input_ids`` may be given with them (same (B, L)): they then
+        serve only ESM-2's token dropout, which needs them and is skipped without them.
+        """
+        if input_ids is None and inputs_embeds is None:
+            raise ValueError("give input_ids or inputs_embeds")
+        if input_ids is not None and input_ids.dim() != 2:
             raise ValueError(f"input_ids must be (B, L), got shape {tuple(input_ids.shape)}")
-        B, L = input_ids.shape
+        if inputs_embeds is not None:
+            if inputs_embeds.dim() != 3 or inputs_embeds.shape[-1] != self.config.hidden_size:
+                raise ValueError(f"inputs_embeds must be (B, L, {self.config.hidden_size}), "
+                                 f"got shape {tuple(inputs_embeds.shape)}")
+            if input_ids is not None and input_ids.shape != inputs_embeds.shape[:2]:
+                raise ValueError(f"input_ids shape {tuple(input_ids.shape)} != inputs_embeds (B, L) "
+                                 f"{tuple(inputs_embeds.shape[:2])}")
+        shape = input_ids.shape if input_ids is not None else inputs_embeds.shape[:2]
+        B, L = shape
         if L > self.config.max_length:
             raise ValueError(f"input length {L} exceeds the model's max_length {self.config.max_length}")
         if output_attentions and not self.returns_attention:
             raise ValueError(f"attention kind {self.config.attention!r} cannot return attention probabilities")
         key_padding_mask = None
         if attention_mask is not None:
-            if attention_mask.shape != input_ids.shape:
+            if attention_mask.shape != shape:
                 raise ValueError(f"attention_mask shape {tuple(attention_mask.shape)} "
-                                 f"!= input_ids shape {tuple(input_ids.shape)}")
+                                 f"!= input shape {tuple(shape)}")
             key_padding_mask = attention_mask.bool()
             if bool(key_padding_mask.all()):  # nothing padded: let the kinds take their unmasked path
                 key_padding_mask = None
 
-        embedded = self.embed_tokens(input_ids, attention_mask)  # (B, L, D)
+        embedded = self.embed_tokens(input_ids, attention_mask, inputs_embeds)  # (B, L, D)
         rotation = self.rotary(L) if self.rotary is not None else None  # (L, Dh/2) complex
         if self.config.reversible and torch.is_grad_enabled() and not (output_hidden_states or output_attentions):
             # Activations recomputed in backward. (Asking for hidden states or attentions keeps them:
