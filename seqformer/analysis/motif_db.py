@@ -87,7 +87,6 @@ def jaspar_releases() -> list[str]:
     return sorted(releases, reverse=True)
 
 
-@functools.lru_cache(maxsize=8)
 def jaspar_motifs(collection: str = DEFAULT_COLLECTION, tax_group: str | None = None,
                   release: str | None = None) -> MotifDatabase:
     """The latest version of every JASPAR matrix of ``collection`` (and ``tax_group``), offline.
@@ -109,6 +108,12 @@ def jaspar_motifs(collection: str = DEFAULT_COLLECTION, tax_group: str | None = 
         raise InputError(f"unknown JASPAR release {release!r} (pyjaspar ships {', '.join(releases)})")
     if tax_group is not None and tax_group not in TAX_GROUPS:
         raise InputError(f"unknown JASPAR taxonomic group {tax_group!r} (one of {', '.join(TAX_GROUPS)})")
+    return _read_jaspar(release, collection, tax_group)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_jaspar(release: str, collection: str, tax_group: str | None) -> MotifDatabase:
+    """:func:`jaspar_motifs` after its checks, cached on the normalised arguments."""
     from pyjaspar import jaspardb
 
     found = jaspardb(release=release).fetch_motifs(collection=collection, tax_group=tax_group)

@@ -70,8 +70,7 @@ def sequences_hit(seqs: Sequence[str], matrices: dict[str, np.ndarray], *, thres
     from memelite import fimo
 
     lengths = np.array([len(seq) for seq in seqs], dtype=np.int64)
-    ends = np.cumsum(lengths)
-    starts = ends - lengths
+    ends = np.cumsum(lengths)  # sequence k holds positions ends[k-1]..ends[k]-1 of the concatenation
     codes = _CODES[np.frombuffer("".join(seqs).encode("ascii"), dtype=np.uint8)]
     onehot = np.zeros((1, 4, len(codes)), dtype=np.int8)
     known = codes >= 0

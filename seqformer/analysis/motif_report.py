@@ -25,12 +25,11 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from seqformer.analysis.motif_db import (DEFAULT_COLLECTION, MotifDatabase, jaspar_motifs, match_motifs,
                                          oriented_ppm)
-from seqformer.analysis.motifs import BASES, Motif, discover_motifs, load_attributions
+from seqformer.analysis.motifs import BASES, Motif, check_attribution_arrays, discover_motifs, load_attributions
 from seqformer.errors import InputError
 from seqformer.figures.motifs import plot_motif
 from seqformer.figures.style import save_figure
@@ -39,6 +38,7 @@ from seqformer.io.atomic import atomic_open
 MOTIF_COLUMNS = ["name", "sign", "n_seqlets", "width", "consensus", "best_match_id", "best_match_name",
                  "best_match_p", "best_match_q", "best_match_offset", "best_match_orientation"]
 UNIFORM = (0.25, 0.25, 0.25, 0.25)
+_NBSP = "\u00a0"  # keeps "p = 1e-10" on one line when a title wraps
 
 
 def motif_table(motifs: Sequence[Motif], matches: pd.DataFrame) -> pd.DataFrame:
@@ -86,7 +86,8 @@ def motif_figure(motif: Motif, matches: pd.DataFrame, jaspar: MotifDatabase | No
                       match_ppm=oriented_ppm(jaspar, match["target_id"], match["orientation"]),
                       match_offset=int(match["offset"]),
                       match_title=f"best {jaspar.release} match: {match['target_id']} {match['target_name']} "
-                                  f"({strand}), p = {_format_p(match['p_value'])}, q = {_format_p(match['q_value'])}")
+                                  f"({strand}), p{_NBSP}={_NBSP}{_format_p(match['p_value'])}, "
+                                  f"q{_NBSP}={_NBSP}{_format_p(match['q_value'])}")
 
 
 def report_html(table: pd.DataFrame, *, title: str, notes: Sequence[str] = ()) -> str:
@@ -102,7 +103,8 @@ def report_html(table: pd.DataFrame, *, title: str, notes: Sequence[str] = ()) -
         rows.append("<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in cells)
                     + f'<td><img src="{logo}" alt="logo of {html.escape(row["name"])}" width="480"></td></tr>')
     return "\n".join([
-        "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">', f"<title>{html.escape(title)}</title>",
+        "<!DOCTYPE html>", '<html lang="en">', "<head>", '<meta charset="utf-8">',
+        f"<title>{html.escape(title)}</title>",
         "<style>body{font-family:sans-serif;margin:1.5em}table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:4px 8px;text-align:left;vertical-align:middle}</style>",
         "</head>", "<body>", f"<h1>{html.escape(title)}</h1>",
@@ -174,6 +176,7 @@ def motif_report(attributions: str | os.PathLike, out_dir: str | os.PathLike, *,
     say = log or (lambda line: None)
     data = load_attributions(attributions)
     jaspar = jaspar_motifs(DEFAULT_COLLECTION, tax_group, release)
+    check_attribution_arrays(data.onehot, data.hypothetical, window=window, flank=flank)  # before any log line
     count, length = data.onehot.shape[:2]
     say(f"discovering motifs in {count:,} sequences of {length:,} bp ({data.method} attributions of {data.target})")
     motifs = discover_motifs(data.onehot, data.hypothetical, max_seqlets=max_seqlets, window=window, flank=flank,

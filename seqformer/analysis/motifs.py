@@ -5,8 +5,9 @@ Axes: N sequences, n positions of a sequence, w positions of a motif, 4 bases (A
 The input is ``attributions.npz`` as ``seqformer attribute`` writes it (:func:`load_attributions`):
 ``onehot`` (N, n, 4) and ``hypothetical`` (N, n, 4), the attribution each base *would* have at each
 position. TF-MoDISco takes the contribution scores ``hypothetical * onehot`` (the observed bases'),
-cuts seqlets (windows of high total contribution, positive and negative, against a null of
-shuffled scores at ``target_fdr``), clusters them and aggregates each cluster into a pattern:
+cuts seqlets (windows of high total contribution, positive and negative, above a threshold set
+by isotonic regression against a Laplace null fitted to the window sums, at ``target_fdr``),
+clusters them and aggregates each cluster into a pattern:
 
 - ``ppm`` (w, 4): the pattern's base frequencies over its aligned seqlets (each row sums to 1);
 - ``cwm`` (w, 4): its contribution weight matrix, the mean contribution of each base per position;
@@ -36,8 +37,8 @@ REQUIRED_ARRAYS = ("names", "onehot", "hypothetical", "scores", "target", "metho
 
 
 @dataclass(frozen=True)
-class Attributions:
-    """The arrays of one ``attributions.npz`` (module docstring), checked for shape and values."""
+class AttributionFile:
+    """The arrays of one ``attributions.npz`` as read back (module docstring), checked for shape and values."""
 
     names: np.ndarray  # (N,) str: the sequences' names
     onehot: np.ndarray  # (N, n, 4) float32: the observed bases, A C G T (an all-zero row is N)
@@ -48,7 +49,7 @@ class Attributions:
     source: str  # the file read
 
 
-def load_attributions(path: str | os.PathLike) -> Attributions:
+def load_attributions(path: str | os.PathLike) -> AttributionFile:
     """Read ``attributions.npz`` (or a folder holding one) and check it.
 
     Raises:
@@ -68,7 +69,10 @@ def load_attributions(path: str | os.PathLike) -> Attributions:
         if missing:
             raise InputError(f"missing array(s) {', '.join(missing)} (an attributions file holds "
                              f"{', '.join(REQUIRED_ARRAYS)})", path=path)
-        arrays = {name: data[name] for name in REQUIRED_ARRAYS}
+        try:
+            arrays = {name: data[name] for name in REQUIRED_ARRAYS}
+        except (OSError, ValueError) as err:  # a damaged member, or Python objects (never unpickled)
+            raise InputError(f"unreadable array in the .npz file ({err})", path=path) from None
     onehot = np.asarray(arrays["onehot"], dtype=np.float32)
     hypothetical = np.asarray(arrays["hypothetical"], dtype=np.float32)
     scores = np.asarray(arrays["scores"], dtype=np.float32)
@@ -85,7 +89,7 @@ def load_attributions(path: str | os.PathLike) -> Attributions:
     for name, values in (("onehot", onehot), ("hypothetical", hypothetical), ("scores", scores)):
         if not np.isfinite(values).all():
             raise InputError(f"{name} holds NaN or inf values", path=path)
-    return Attributions(names=names, onehot=onehot, hypothetical=hypothetical, scores=scores,
+    return AttributionFile(names=names, onehot=onehot, hypothetical=hypothetical, scores=scores,
                         target=str(arrays["target"]), method=str(arrays["method"]), source=str(path))
 
 
@@ -185,7 +189,7 @@ def discover_motifs(onehot: np.ndarray, hypothetical: np.ndarray, *, max_seqlets
         min_seqlets: a metacluster (positive or negative) is clustered only with more seqlets than this
             (``min_metacluster_size``).
         min_pattern_seqlets: patterns with fewer seqlets are dropped (``final_min_cluster_size``).
-        target_fdr: the seqlet threshold's false-discovery rate against shuffled scores.
+        target_fdr: the seqlet threshold's false-discovery rate against the Laplace null.
         leiden_runs: Leiden clusterings per step, the best kept (``n_leiden_runs``; fewer is faster).
         trim: the core of each pattern (:func:`trim_bounds`).
         verbose: modisco's progress lines on stdout.
