@@ -8,6 +8,9 @@ Axes: B batch, N layers, H heads, L tokens, n letters (bases or residues), A = 2
   (or another matrix) beside a random control (docs/attention.md);
 - :mod:`~seqformer.analysis.substitution_provis`: the same comparison as Vig et al.'s published code
   (salesforce/provis) computes it: edges above θ = 0.3 counted over a seeded sample of sequences;
+- :mod:`~seqformer.analysis.motif_attention`: the share of attention landing on motif instances (FIMO
+  scan of discovered or JASPAR PPMs) against the same intervals in other sequences, per layer and
+  head (its heatmap: :mod:`seqformer.figures.motif_attention`);
 - :mod:`~seqformer.analysis.maps`, :mod:`~seqformer.analysis.reports` and
   :mod:`~seqformer.analysis.reports_provis`: the files of ``seqformer attention maps`` and
   ``seqformer attention blosum`` (``--mode weighted``, ``--mode provis``); their figures are drawn by
@@ -16,6 +19,8 @@ Axes: B batch, N layers, H heads, L tokens, n letters (bases or residues), A = 2
 
 from seqformer.analysis.attention import (AttentionMaps, attention_frame, attention_probs, check_extractable,
                                           extraction_limit, head_statistics, letter_attention, sequence_attention)
+from seqformer.analysis.motif_attention import (attention_on_motifs, control_intervals, key_letter_mass,
+                                                motif_instances, shares_on_motifs)
 from seqformer.analysis.substitution import (AminoAcidAttention, MatrixComparison, SubstitutionAnalysis,
                                              amino_acid_attention, attention_correlations, matrix_correlation,
                                              random_control, substitution_analysis, substitution_matrix)
@@ -23,6 +28,7 @@ from seqformer.analysis.substitution_provis import EdgeCounts, ProvisBlosum, cou
 
 __all__ = ["AminoAcidAttention", "AttentionMaps", "EdgeCounts", "MatrixComparison", "ProvisBlosum",
            "SubstitutionAnalysis", "amino_acid_attention", "attention_correlations", "attention_frame",
-           "attention_probs", "check_extractable", "count_edges", "extraction_limit", "head_statistics",
-           "letter_attention", "matrix_correlation", "provis_blosum", "random_control", "sample_indices",
-           "sequence_attention", "substitution_analysis", "substitution_matrix"]
+           "attention_on_motifs", "attention_probs", "check_extractable", "control_intervals", "count_edges",
+           "extraction_limit", "head_statistics", "key_letter_mass", "letter_attention", "matrix_correlation",
+           "motif_instances", "provis_blosum", "random_control", "sample_indices", "sequence_attention",
+           "shares_on_motifs", "substitution_analysis", "substitution_matrix"]

@@ -14,7 +14,9 @@ implements it (``memelite.fimo``):
   ``(hit, no hit) x (positives, background)`` with 0.5 added to each cell (Haldane-Anscombe, finite
   when a cell is 0), the two-sided Fisher exact p (scipy) and Benjamini-Hochberg q over the motifs.
 
-The table is sorted by p-value, then by odds ratio (largest first), then by motif id.
+The table is sorted by p-value, then by odds ratio (largest first), then by motif id. The hits
+themselves, with their places, are :func:`sequence_hits` (the motif instances of
+:mod:`.motif_attention`).
 """
 
 from __future__ import annotations
@@ -89,6 +91,54 @@ def sequences_hit(seqs: Sequence[str], matrices: dict[str, np.ndarray], *, thres
         inside &= which < len(seqs)
         hit[index, which[inside]] = True
     return hit
+
+
+HIT_COLUMNS = ["seq_index", "motif", "start", "end", "strand", "score", "p_value"]
+
+
+def sequence_hits(seqs: Sequence[str], matrices: dict[str, np.ndarray], *,
+                  threshold: float = THRESHOLD) -> pd.DataFrame:
+    """Every hit (module docstring) of each motif in each sequence, with its place: :func:`sequences_hit` per window.
+
+    The sequences are scanned as one concatenation, as by :func:`sequences_hit`; hits across a boundary
+    between two sequences are dropped.
+
+    Returns:
+        :data:`HIT_COLUMNS`: ``seq_index`` (0-based, in ``seqs``), ``motif`` (the key of ``matrices``),
+        ``start`` and ``end`` (0-based, end exclusive, plus-strand offsets in that sequence), ``strand``
+        (``+``: the motif as given; ``-``: its reverse complement matched), ``score`` (bits) and ``p_value``;
+        sorted by sequence, start, motif and strand.
+    """
+    from memelite import fimo
+
+    lengths = np.array([len(seq) for seq in seqs], dtype=np.int64)
+    ends = np.cumsum(lengths)  # sequence k holds positions ends[k-1]..ends[k]-1 of the concatenation
+    codes = _CODES[np.frombuffer("".join(seqs).encode("ascii"), dtype=np.uint8)]
+    onehot = np.zeros((1, 4, len(codes)), dtype=np.int8)
+    known = codes >= 0
+    onehot[0, codes[known], np.flatnonzero(known)] = 1
+    names = list(matrices)
+    parts = []
+    if len(codes) > 0 and names:
+        for name, table in zip(names, fimo(matrices, onehot, threshold=threshold)):
+            if len(table) == 0:
+                continue
+            first = table["start"].to_numpy(dtype=np.int64)
+            last = table["end"].to_numpy(dtype=np.int64)  # exclusive
+            which = np.searchsorted(ends, first, side="right")
+            inside = (which < len(seqs)) & (last <= ends[np.minimum(which, len(ends) - 1)])
+            offset = (ends - lengths)[which[inside]]
+            parts.append(pd.DataFrame({"seq_index": which[inside], "motif": name, "start": first[inside] - offset,
+                                       "end": last[inside] - offset,
+                                       "strand": table["strand"].to_numpy(dtype=object)[inside],
+                                       "score": table["score"].to_numpy(dtype=float)[inside],
+                                       "p_value": table["p-value"].to_numpy(dtype=float)[inside]}))
+    if not parts:
+        return pd.DataFrame({"seq_index": np.zeros(0, dtype=np.int64), "motif": np.zeros(0, dtype=object),
+                             "start": np.zeros(0, dtype=np.int64), "end": np.zeros(0, dtype=np.int64),
+                             "strand": np.zeros(0, dtype=object), "score": np.zeros(0), "p_value": np.zeros(0)})
+    hits = pd.concat(parts, ignore_index=True)
+    return hits.sort_values(["seq_index", "start", "motif", "strand"], kind="stable").reset_index(drop=True)
 
 
 def enrichment_baseline(pos_seqs: Sequence[str], neg_seqs: Sequence[str], jaspar: MotifDatabase, *,

@@ -203,11 +203,16 @@ def discover_motifs(onehot: np.ndarray, hypothetical: np.ndarray, *, max_seqlets
 
     # Patterns are trimmed to window + flank - 1 bp and given `flank` bp on each side, modisco's 30 and
     # 10 at its default window and flank, scaled with them so that short sequences keep their seqlets.
-    positive, negative = TFMoDISco(
-        one_hot=onehot, hypothetical_contribs=hypothetical, sliding_window_size=window, flank_size=flank,
-        min_metacluster_size=min_seqlets, max_seqlets_per_metacluster=max_seqlets, target_seqlet_fdr=target_fdr,
-        n_leiden_runs=leiden_runs, final_min_cluster_size=min_pattern_seqlets,
-        trim_to_window_size=window + flank - 1, initial_flank_to_add=flank, verbose=verbose)
+    try:
+        positive, negative = TFMoDISco(
+            one_hot=onehot, hypothetical_contribs=hypothetical, sliding_window_size=window, flank_size=flank,
+            min_metacluster_size=min_seqlets, max_seqlets_per_metacluster=max_seqlets,
+            target_seqlet_fdr=target_fdr, n_leiden_runs=leiden_runs, final_min_cluster_size=min_pattern_seqlets,
+            trim_to_window_size=window + flank - 1, initial_flank_to_add=flank, verbose=verbose)
+    except (ValueError, IndexError, ZeroDivisionError) as err:  # modisco's own checks and degenerate nulls
+        raise InputError(f"TF-MoDISco could not run on these attributions ({type(err).__name__}: {err}); it fits "
+                         f"its seqlet threshold to window sums of both signs, so attributions that are all of one "
+                         f"sign or nearly constant give it nothing to fit") from None
     motifs = []
     for label, sign, patterns in (("pos", 1, positive), ("neg", -1, negative)):
         for rank, pattern in enumerate(patterns or []):
