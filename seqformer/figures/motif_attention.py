@@ -16,7 +16,7 @@ import pandas as pd
 from seqformer.figures.style import DIVERGING, cmap, colorbar, figure, label_positions, style
 
 SIGNIFICANCE = 0.05  # heads with q below this get a star
-MIN_LIMIT = 0.01  # the colour scale reaches at least ±this (log2 units), so a flat table still has a scale
+MIN_LIMIT = 0.5  # the colour scale reaches at least ±this (log2 units: a √2-fold), so ratios near 1 stay pale
 
 
 def motif_attention_grid(table: pd.DataFrame) -> np.ndarray:
