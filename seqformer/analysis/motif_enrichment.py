@@ -67,29 +67,13 @@ def sequences_hit(seqs: Sequence[str], matrices: dict[str, np.ndarray], *, thres
     """(T, S) bool: whether each motif has a hit (module docstring) in each sequence.
 
     The sequences are scanned as one concatenation (one call, any lengths); hits across a boundary
-    between two sequences are dropped, so each sequence counts only its own windows.
+    between two sequences are dropped, so each sequence counts only its own windows
+    (:func:`sequence_hits`, reduced to presence).
     """
-    from memelite import fimo
-
-    lengths = np.array([len(seq) for seq in seqs], dtype=np.int64)
-    ends = np.cumsum(lengths)  # sequence k holds positions ends[k-1]..ends[k]-1 of the concatenation
-    codes = _CODES[np.frombuffer("".join(seqs).encode("ascii"), dtype=np.uint8)]
-    onehot = np.zeros((1, 4, len(codes)), dtype=np.int8)
-    known = codes >= 0
-    onehot[0, codes[known], np.flatnonzero(known)] = 1
+    hits = sequence_hits(seqs, matrices, threshold=threshold)
     hit = np.zeros((len(matrices), len(seqs)), dtype=bool)
-    if len(codes) == 0:
-        return hit
-    tables = fimo(matrices, onehot, threshold=threshold)
-    for index, table in enumerate(tables):
-        if len(table) == 0:
-            continue
-        first = table["start"].to_numpy(dtype=np.int64)
-        last = table["end"].to_numpy(dtype=np.int64)  # exclusive
-        which = np.searchsorted(ends, first, side="right")
-        inside = last <= ends[np.minimum(which, len(ends) - 1)]
-        inside &= which < len(seqs)
-        hit[index, which[inside]] = True
+    row = {name: index for index, name in enumerate(matrices)}
+    hit[hits["motif"].map(row).to_numpy(dtype=np.int64), hits["seq_index"].to_numpy(dtype=np.int64)] = True
     return hit
 
 
