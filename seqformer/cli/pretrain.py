@@ -23,6 +23,8 @@ def pretrain(
                                           "flags given here override it."),
     kmer: Optional[int] = typer.Option(None, "--kmer", help="DNA: k of the k-mer tokens (data.kmer)."),
     max_length: Optional[int] = typer.Option(None, "--max-length", help="Tokens per window (data.max_length)."),
+    concat: bool = typer.Option(False, "--concat", help="Protein: join whole records ([CLS] body [SEP]) back to "
+                                "back into full windows of --max-length tokens (data.concat)."),
     max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Optimizer steps (train.max_steps)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Windows per micro-batch and process."),
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the initialisation, data and masking."),
@@ -40,7 +42,7 @@ def pretrain(
 
     flags = {
         "data": {"fasta": [str(path) for path in fasta] if fasta else None, "alphabet": alphabet,
-                 "kmer": kmer, "max_length": max_length},
+                 "kmer": kmer, "max_length": max_length, "concat": True if concat else None},
         "model": {"arch": arch},
         "train": {"max_steps": max_steps, "batch_size": batch_size, "seed": seed, "device": device},
     }

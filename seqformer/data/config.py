@@ -22,9 +22,11 @@ class DataConfig:
     regions: tuple[str, ...] = ()  # DNA: samtools regions (1-based, inclusive) the corpus keeps; () = all
     val_regions: tuple[str, ...] = ()  # DNA: regions held out for validation; () = the last val_fraction of each range
     val_fraction: float = 0.05  # DNA: held-out share at the end of each contig range; protein: share of records
-    val_windows: int = 64  # how many validation windows (DNA) or records (protein) are evaluated
+    val_windows: int = 64  # how many validation windows (DNA, protein with concat) or records (protein) are evaluated
     max_n_fraction: float = 0.1  # DNA: windows with a larger share of N (or other ambiguity codes) are skipped
     reverse_complement: bool = True  # DNA: half of the training windows are read from the minus strand
+    concat: bool = False  # protein: join whole framed records back to back into full windows of max_length
+    #                       tokens (Performer's TrEMBL-concat); False = one cropped record per window
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "fasta", tuple(str(path) for path in self.fasta))
@@ -42,6 +44,9 @@ class DataConfig:
             raise ValueError(f"max_n_fraction must be between 0 and 1, got {self.max_n_fraction}")
         if self.alphabet == "protein" and (self.regions or self.val_regions):
             raise ValueError("regions and val_regions apply to DNA genomes, not protein corpora")
+        if self.concat and self.alphabet != "protein":
+            raise ValueError("concat (--concat) joins protein records into windows; it does not apply to "
+                             "DNA corpora (pass --alphabet protein)")
 
 
 def _positive_int(name: str, value: object, low: int) -> None:

@@ -5,8 +5,9 @@ Axes: L tokens per window, W bases or residues per window.
 A corpus answers ``train_sequences(step, rank, world_size, batch_size)`` (the windows of one
 training step, a function of the step number alone) and ``validation_sequences()`` (a fixed list),
 whatever its alphabet: :class:`~seqformer.data.dna.GenomeWindows` for DNA,
-:class:`~seqformer.data.protein.ProteinRecords` for protein. Before opening, each file is checked
-to hold the alphabet asked for, so a protein FASTA given as DNA (or back) fails with one line.
+:class:`~seqformer.data.protein.ProteinRecords` for protein (``ConcatProteinRecords``, token-id
+windows, with ``data.concat``). Before opening, each file is checked to hold the alphabet asked
+for, so a protein FASTA given as DNA (or back) fails with one line.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from __future__ import annotations
 from itertools import islice
 from typing import Protocol
 
+import numpy as np
+
 from seqformer.data.config import DataConfig
 from seqformer.data.dna import GenomeWindows
-from seqformer.data.protein import ProteinRecords
+from seqformer.data.protein import ConcatProteinRecords, ProteinRecords
 from seqformer.errors import InputError
 from seqformer.io.fasta import read_fasta
 from seqformer.io.genome import Genome
@@ -29,13 +32,19 @@ _NUCLEOTIDES = frozenset("ACGTUN")
 
 
 class Corpus(Protocol):
-    """What the masked-LM task needs from a corpus."""
+    """What the masked-LM task needs from a corpus.
 
-    window: int  # W: bases or residues per window
+    Windows are sequences (``str``, encoded by the batch builder) or, for a corpus that tokenises
+    itself (:class:`~seqformer.data.protein.ConcatProteinRecords`), framed token ids (``np.ndarray``
+    of at most L ids, padded by the batch builder); one corpus yields one kind.
+    """
 
-    def train_sequences(self, step: int, rank: int, world_size: int, batch_size: int) -> list[str]: ...
+    window: int  # W: bases or residues per window (per record, for a concatenating corpus)
 
-    def validation_sequences(self) -> list[str]: ...
+    def train_sequences(self, step: int, rank: int, world_size: int,
+                        batch_size: int) -> list[str] | list[np.ndarray]: ...
+
+    def validation_sequences(self) -> list[str] | list[np.ndarray]: ...
 
     def describe(self) -> dict: ...
 
@@ -104,6 +113,9 @@ def open_corpus(config: DataConfig, tokenizer: Tokenizer, seed: int) -> Corpus:
     for path in config.fasta:
         check_alphabet(path, config.alphabet)
     window = window_length(tokenizer, config.max_length)
+    if config.concat:
+        return ConcatProteinRecords(list(config.fasta), window, tokenizer, config.max_length,
+                                    val_fraction=config.val_fraction, val_windows=config.val_windows, seed=seed)
     if config.alphabet == "protein":
         return ProteinRecords(list(config.fasta), window, val_fraction=config.val_fraction,
                               val_windows=config.val_windows, seed=seed)

@@ -25,10 +25,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from seqformer.tokenizers.base import MASK_ID, SPECIAL_TOKENS
+from seqformer.tokenizers.base import MASK_ID, SPECIAL_TOKENS, BatchEncoding
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,17 @@ def mask_tokens(input_ids: torch.Tensor, attention_mask: torch.Tensor, *, span: 
     return MaskedBatch(masked, attention_mask.bool(), labels)
 
 
+def pad_windows(windows: list[np.ndarray], pad_id: int) -> BatchEncoding:
+    """Token-id windows (L_i,) stacked into input_ids (B, max L_i) int64, padded on the right, and their mask."""
+    width = max(len(window) for window in windows)
+    input_ids = torch.full((len(windows), width), pad_id, dtype=torch.int64)  # (B, L)
+    attention_mask = torch.zeros((len(windows), width), dtype=torch.bool)  # (B, L)
+    for i, window in enumerate(windows):
+        input_ids[i, : len(window)] = torch.as_tensor(np.asarray(window, dtype=np.int64))
+        attention_mask[i, : len(window)] = True
+    return BatchEncoding(input_ids, attention_mask)
+
+
 class MaskingCollator:
     """Sequences → tokenized, padded and masked :class:`MaskedBatch` (tokenizer + :func:`mask_tokens`)."""
 
@@ -149,9 +161,17 @@ class MaskingCollator:
         self.config = config
         self.span = config.span_for(tokenizer)
 
-    def __call__(self, seqs: list[str], generator: torch.Generator, step: int = -1) -> MaskedBatch:
-        """Encode ``seqs`` (cut to ``max_length`` tokens, padded to the longest) and mask them."""
-        encoded = self.tokenizer.batch_encode(seqs, max_length=self.max_length, truncation=True)
+    def __call__(self, seqs: list[str] | list[np.ndarray], generator: torch.Generator,
+                 step: int = -1) -> MaskedBatch:
+        """Encode ``seqs`` (cut to ``max_length`` tokens, padded to the longest) and mask them.
+
+        ``seqs`` may instead be token-id windows, already framed and at most ``max_length`` long
+        (a concatenating corpus): they are only padded, with the tokenizer's ``pad_id``.
+        """
+        if seqs and not isinstance(seqs[0], str):
+            encoded = pad_windows(seqs, self.tokenizer.pad_id)
+        else:
+            encoded = self.tokenizer.batch_encode(seqs, max_length=self.max_length, truncation=True)
         batch = mask_tokens(encoded.input_ids, encoded.attention_mask, tokenizer=self.tokenizer,
                             span=self.span, config=self.config, generator=generator,
                             ignore_index=self.ignore_index)
