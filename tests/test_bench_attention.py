@@ -204,3 +204,13 @@ def test_cuda_rows_report_gpu_memory():
     settings = dataclasses.replace(TINY, device="cuda", dtype="bf16", block_size=64)
     rows = bench.run_benchmark([1024], ["dense", "bigbird"], settings)
     assert all(row.status == "ok" and row.peak_gpu_mb > 0 for row in rows), rows
+
+
+def test_a_batch_is_timed_as_one_pass_and_the_table_gives_tokens_per_second():
+    settings = dataclasses.replace(TINY, batch_size=3)
+    row = bench.measure("performer-relu", 64, settings)
+    assert row.status == "ok" and row.seconds > 0
+    table = bench.results_table([row], batch_size=3)
+    assert table.title == "Encoder forward+backward, batch 3"
+    rate = next(column for column in table.columns if column.header == "tokens/s")
+    assert rate._cells == [f"{3 * 64 / row.seconds:,.0f}"]

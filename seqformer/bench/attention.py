@@ -1,6 +1,6 @@
 """Encoder speed and memory per attention implementation and sequence length.
 
-Axes: B batch (1), L tokens, D width. Every (implementation, length) pair runs in a fresh Python
+Axes: B batch (``batch_size``, 1 by default), L tokens, D width. Every (implementation, length) pair runs in a fresh Python
 process (``python -m seqformer.bench.attention --worker SPEC``) that builds one encoder with the
 shared settings, runs ``warmup`` forward+backward passes on random token ids (B=1, L), then times
 ``repeats`` more and keeps the best. ``peak_mb`` is that worker's ``ru_maxrss`` (peak resident set
@@ -58,6 +58,7 @@ class BenchSettings:
 
     hidden_size: int = 256  # D, the encoder width
     num_layers: int = 2  # Transformer blocks
+    batch_size: int = 1  # B sequences per timed forward+backward pass
     num_heads: int = 4  # attention heads (head width D / heads)
     ffn_size: int = 1024  # MLP inner width
     block_size: int = 64  # BigBird block size (ours and Hugging Face's)
@@ -286,14 +287,14 @@ def trained_model_errors(model_dir: str | Path, sequence: str, impls: list[str],
 
 
 def measure(impl: str, length: int, settings: BenchSettings) -> BenchRow:
-    """Build ``impl``, warm up, and time forward+backward at batch 1 and ``length`` tokens."""
+    """Build ``impl``, warm up, and time forward+backward of ``batch_size`` sequences of ``length`` tokens."""
     if settings.threads is not None:
         torch.set_num_threads(settings.threads)
     torch.manual_seed(settings.seed)
     device = torch.device(settings.device)
     model, forward = build_model(impl, length, settings)
     model.to(device).train()
-    ids = torch.randint(5, settings.resolved_vocab_size(), (1, length)).to(device)  # (B, L), no special tokens
+    ids = torch.randint(5, settings.resolved_vocab_size(), (settings.batch_size, length)).to(device)  # (B, L), no specials
     bf16 = settings.dtype == "bf16"
 
     def step() -> None:
@@ -369,17 +370,21 @@ def write_json(rows: list[BenchRow], settings: BenchSettings, path: str | Path) 
         handle.write("\n")
 
 
-def results_table(rows: list[BenchRow]):
-    """A rich Table: one line per (implementation, length); a GPU memory column for CUDA runs."""
+def results_table(rows: list[BenchRow], batch_size: int = 1):
+    """A rich Table: one line per (implementation, length); a GPU memory column for CUDA runs, a tokens/s
+    column for batches of more than one sequence."""
     from rich.table import Table
 
     gpu = any(row.peak_gpu_mb is not None for row in rows)
-    table = Table(title="Encoder forward+backward, batch 1")
-    names = ("impl", "length", "seconds", "peak MiB", *(("GPU peak MiB",) if gpu else ()), "approx error", "status")
+    table = Table(title=f"Encoder forward+backward, batch {batch_size}")
+    names = ("impl", "length", "seconds", *(("tokens/s",) if batch_size > 1 else ()), "peak MiB",
+             *(("GPU peak MiB",) if gpu else ()), "approx error", "status")
     for name in names:
         table.add_column(name, justify="left" if name in ("impl", "status") else "right")
     for row in rows:
-        table.add_row(row.impl, f"{row.length:,}", cell(row.seconds, ".3f"), cell(row.peak_mb, ",.0f"),
+        rate = None if row.seconds is None else batch_size * row.length / row.seconds
+        table.add_row(row.impl, f"{row.length:,}", cell(row.seconds, ".3f"),
+                      *((cell(rate, ",.0f"),) if batch_size > 1 else ()), cell(row.peak_mb, ",.0f"),
                       *((cell(row.peak_gpu_mb, ",.0f"),) if gpu else ()), cell(row.approx_error, ".3g"),
                       row.status if row.detail is None else f"{row.status} ({row.detail})")
     return table

@@ -54,10 +54,11 @@ def bench_attention(
                                     "recomputed in backward (peers are then reported unavailable)."),
     ffn_chunk_size: int = typer.Option(None, min=1, help="Tokens per chunk of the encoder MLPs (default: all)."),
     layers: int = typer.Option(2, min=1, help="Encoder layers."),
+    batch_size: int = typer.Option(1, "--batch-size", min=1, help="Sequences per timed forward+backward pass."),
     device: str = typer.Option("cpu", help="cpu, or cuda (then GPU peak memory is reported too)."),
     dtype: str = typer.Option("fp32", help="fp32, or bf16 (autocast; BigBird uses FlexAttention on CUDA)."),
 ) -> None:
-    """Time encoder forward+backward (batch 1) for each implementation and length, each in a fresh process."""
+    """Time encoder forward+backward (batch 1, or --batch-size) for each implementation and length, each in a fresh process."""
     from seqformer.bench.attention import (BenchSettings, available_impls, plot_benchmark, results_table,
                                            run_benchmark, write_json)  # torch: import on use
     from seqformer.figures.style import save_figure
@@ -65,12 +66,13 @@ def bench_attention(
     impls = [name.strip() for name in impl.split(",") if name.strip()] if impl else available_impls()
     settings = BenchSettings(repeats=repeats, timeout=timeout, threads=threads, max_rss_gb=max_rss_gb,
                              reversible=reversible, ffn_chunk_size=ffn_chunk_size, num_layers=layers,
+                             batch_size=batch_size,
                              device=device, dtype=dtype)
     log = Console(stderr=True)
     rows = run_benchmark(_int_list(lengths, "--lengths"), impls, settings,
                          on_row=lambda row: log.print(f"{row.impl} L={row.length}: {row.status}"
                                                       + ("" if row.seconds is None else f" {row.seconds:.3f} s")))
-    Console().print(results_table(rows))
+    Console().print(results_table(rows, batch_size))
     if json_path is not None:
         write_json(rows, settings, json_path)
     if plot is not None:
