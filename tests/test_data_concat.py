@@ -19,7 +19,8 @@ from seqformer.data.masking import MaskingCollator
 from seqformer.data.protein import ConcatProteinRecords, ProteinRecords, is_validation_id
 from seqformer.errors import InputError
 from seqformer.models.mlm import IGNORE_INDEX
-from seqformer.tasks.mlm import MaskedLMTask, masked_id_windows
+from seqformer.evaluation.mlm import masked_windows
+from seqformer.tasks.mlm import MaskedLMTask
 from seqformer.tokenizers import ProteinTokenizer
 from seqformer.training.config import load_run_config
 
@@ -186,8 +187,8 @@ def test_collator_pads_id_windows():
 def test_validation_of_id_windows_is_seeded_per_window(many):
     tokenizer = ProteinTokenizer()
     corpus = ConcatProteinRecords([many], 10, tokenizer, 32, val_fraction=0.3, val_windows=4, seed=0)
-    whole = list(masked_id_windows(corpus.validation_sequences(), tokenizer, MaskingConfig(), 1))
-    halves = [list(masked_id_windows(corpus.validation_sequences(), tokenizer, MaskingConfig(), 1,
+    whole = list(masked_windows(corpus.validation_sequences(), tokenizer, 32, MaskingConfig(), 1))
+    halves = [list(masked_windows(corpus.validation_sequences(), tokenizer, 32, MaskingConfig(), 1,
                                      rank=r, world_size=2)) for r in (0, 1)]
     assert [torch.equal(a.labels, b.labels) for a, b in zip(whole[0::2], halves[0])] == [True, True]
     assert [torch.equal(a.labels, b.labels) for a, b in zip(whole[1::2], halves[1])] == [True, True]

@@ -26,7 +26,7 @@ from torch import nn
 
 from seqformer.data.corpus import check_letters
 from seqformer.data.loader import derived_seed
-from seqformer.data.masking import MaskedBatch, MaskingConfig, mask_tokens
+from seqformer.data.masking import MaskedBatch, MaskingConfig, mask_tokens, pad_windows
 from seqformer.errors import InputError
 from seqformer.io.fasta import read_fasta
 from seqformer.io.sequence import clean_dna, clean_protein
@@ -36,15 +36,20 @@ from seqformer.tokenizers.base import MASK_ID, PAD_ID
 EVAL_STREAM = 2  # last part of the masking seed of evaluation windows
 
 
-def masked_windows(seqs: Iterable[str], tokenizer, max_length: int, masking: MaskingConfig, seed: int, *,
+def masked_windows(seqs: Iterable, tokenizer, max_length: int, masking: MaskingConfig, seed: int, *,
                    rank: int = 0, world_size: int = 1) -> Iterator[MaskedBatch]:
-    """Windows (1, L), all selected tokens [MASK]ed, window ``i`` seeded by ``(seed, i)``; rank's share only."""
+    """Windows (1, L), all selected tokens [MASK]ed, window ``i`` seeded by ``(seed, i)``; rank's share only.
+
+    A window is a sequence string (encoded, cut to ``max_length``) or an array of token ids already
+    framed (a concatenating corpus's window), taken as it is.
+    """
     masking = masking.for_evaluation()
     span = masking.span_for(tokenizer)
     for i, seq in enumerate(seqs):
         if i % world_size != rank:
             continue
-        encoded = tokenizer.batch_encode([seq], max_length=max_length, truncation=True)
+        encoded = (tokenizer.batch_encode([seq], max_length=max_length, truncation=True) if isinstance(seq, str)
+                   else pad_windows([seq], tokenizer.pad_id))
         generator = torch.Generator().manual_seed(derived_seed(seed, i, EVAL_STREAM))
         yield mask_tokens(encoded.input_ids, encoded.attention_mask, tokenizer=tokenizer,
                           span=span, config=masking, generator=generator, ignore_index=IGNORE_INDEX)

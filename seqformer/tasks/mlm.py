@@ -11,33 +11,17 @@ both are masked alike (only body tokens, never [CLS] / [SEP] / [PAD]).
 from __future__ import annotations
 
 import math
-from typing import Iterator
 
-import numpy as np
 import torch
 from torch import nn
 
 from seqformer.data.corpus import Corpus
 from seqformer.data.loader import derived_seed
-from seqformer.data.masking import MaskedBatch, MaskingCollator, MaskingConfig, mask_tokens, pad_windows
-from seqformer.evaluation.mlm import EVAL_STREAM, masked_windows, padded_batches, score_batches
+from seqformer.data.masking import MaskedBatch, MaskingCollator, MaskingConfig
+from seqformer.evaluation.mlm import masked_windows, padded_batches, score_batches
 from seqformer.models.mlm import IGNORE_INDEX
 
 TRAIN_STREAM = 1  # last part of the masking seed of training batches (evaluation.mlm.EVAL_STREAM is 2)
-
-
-def masked_id_windows(windows: list[np.ndarray], tokenizer, masking: MaskingConfig, seed: int, *,
-                      rank: int = 0, world_size: int = 1) -> Iterator[MaskedBatch]:
-    """:func:`~seqformer.evaluation.mlm.masked_windows` for token-id windows: (1, L_i) each, seeded alike."""
-    masking = masking.for_evaluation()
-    span = masking.span_for(tokenizer)
-    for i, window in enumerate(windows):
-        if i % world_size != rank:
-            continue
-        encoded = pad_windows([window], tokenizer.pad_id)
-        generator = torch.Generator().manual_seed(derived_seed(seed, i, EVAL_STREAM))
-        yield mask_tokens(encoded.input_ids, encoded.attention_mask, tokenizer=tokenizer, span=span,
-                          config=masking, generator=generator, ignore_index=IGNORE_INDEX)
 
 
 class MaskedLoss(nn.Module):
@@ -79,13 +63,9 @@ class MaskedLMTask:
                         device: torch.device) -> dict[str, float]:
         """Loss sum, correct predictions and count over this rank's validation windows."""
         if (rank, world_size) not in self._validation:  # masked once, the same at every validation
-            seqs = self.corpus.validation_sequences()
-            if seqs and not isinstance(seqs[0], str):  # token-id windows of a concatenating corpus
-                windows = masked_id_windows(seqs, self.tokenizer, self.masking, self.seed, rank=rank,
-                                            world_size=world_size)
-            else:
-                windows = masked_windows(seqs, self.tokenizer, self.max_length, self.masking, self.seed,
-                                         rank=rank, world_size=world_size)
+            seqs = self.corpus.validation_sequences()  # strings, or token-id windows of a concatenating corpus
+            windows = masked_windows(seqs, self.tokenizer, self.max_length, self.masking, self.seed,
+                                     rank=rank, world_size=world_size)
             self._validation[(rank, world_size)] = list(padded_batches(windows, self.batch_size,
                                                                        self.tokenizer.pad_id))
         scores = score_batches(model, self._validation[(rank, world_size)], device)
