@@ -31,18 +31,10 @@ from torch import nn
 from seqformer.attention import ATTENTION_KINDS
 from seqformer.errors import InputError
 from seqformer.io.sequence import clean_dna, clean_protein
-from seqformer.models.encoder import SeqEncoder
+from seqformer.models.encoder import encoder_of
 from seqformer.tokenizers.base import BatchEncoding
 
 MAX_EXTRACTION_TOKENS = 2048  # longest input whose maps are extracted: N·H·L² floats (64 MiB per layer of 4 heads)
-
-
-def encoder_of(model: nn.Module) -> SeqEncoder:
-    """The :class:`SeqEncoder` of a model (itself, or its ``.encoder``)."""
-    encoder = model if isinstance(model, SeqEncoder) else getattr(model, "encoder", None)
-    if not isinstance(encoder, SeqEncoder):
-        raise ValueError(f"{type(model).__name__} has no SeqEncoder")
-    return encoder
 
 
 def map_kinds() -> list[str]:

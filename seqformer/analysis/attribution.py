@@ -73,7 +73,7 @@ import torch
 
 from seqformer.errors import InputError
 from seqformer.io import Genome, atomic_open, atomic_path, bed_regions, read_bed, read_fasta
-from seqformer.io.sequence import clean_dna, reverse_complement
+from seqformer.io.sequence import DNA_CHANNELS, clean_dna, dna_channels, one_hot_dna, reverse_complement
 from seqformer.predict.scan import BigWigTrack
 from seqformer.predict.scorer import label_index
 from seqformer.tokenizers.kmer import BASES, KmerTokenizer
@@ -84,19 +84,8 @@ NPZ_FILE = "attributions.npz"
 BIGWIG_FILE = "scores.bw"
 BEDGRAPH_FILE = "scores.bedGraph"
 
-_CODE = np.full(256, len(BASES), dtype=np.int64)  # byte -> channel 0..3 (A C G T), 4 for anything else
-for _i, _base in enumerate(BASES):
-    _CODE[ord(_base)] = _CODE[ord(_base.lower())] = _i
-_ROWS = np.eye(len(BASES) + 1, len(BASES), dtype=np.float32)  # channel code -> one-hot row (code 4: zeros)
-
-
-def onehot(seqs: Sequence[str]) -> np.ndarray:
-    """(N, n, 4) float32 one-hot of equally long DNA strings over A C G T; N and other codes are zero rows."""
-    if not seqs:
-        return np.zeros((0, 0, len(BASES)), dtype=np.float32)
-    n = len(seqs[0])
-    codes = _CODE[np.frombuffer("".join(seqs).encode("ascii"), dtype=np.uint8)].reshape(len(seqs), n)
-    return _ROWS[codes]
+assert BASES == DNA_CHANNELS  # the one-hot channels are the k-mer tokenizer's bases, in its order
+onehot = one_hot_dna  # (N, n, 4) float32 one-hot of equally long windows; N is a zero row
 
 
 def centre_channels(hypothetical: np.ndarray) -> np.ndarray:
@@ -142,7 +131,7 @@ class OneHotPath:
         singles = tok.k == 1 or tok.leftover == "bases"  # single-base tokens A C G T exist
         for row, seq in enumerate(seqs):
             spans = tok.token_spans(seq)  # (L_row, 2), (-1, -1) for specials
-            known = np.concatenate([[0], np.cumsum(_CODE[np.frombuffer(seq.encode("ascii"), np.uint8)] < len(BASES))])
+            known = np.concatenate([[0], np.cumsum(dna_channels(seq) < len(BASES))])
             begin, end = spans[:, 0], spans[:, 1]
             width = end - begin
             real = begin >= 0

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
-from seqformer.analysis.attention import (AttentionMaps, check_extractable, encoder_of, extraction_limit,
+from seqformer.analysis.attention import (AttentionMaps, check_extractable, extraction_limit,
                                           head_statistics, sequence_attention)
 from seqformer.analysis.reports import write_json
 from seqformer.data.corpus import check_letters
@@ -21,6 +21,7 @@ from seqformer.figures.attention import plot_heads
 from seqformer.figures.style import save_figure
 from seqformer.io.atomic import atomic_open, atomic_path
 from seqformer.io.fasta import read_fasta
+from seqformer.models.encoder import encoder_of
 
 
 def safe_name(name: str) -> str:

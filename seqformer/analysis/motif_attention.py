@@ -47,11 +47,12 @@ import pandas as pd
 import torch
 from torch import nn
 
-from seqformer.analysis.attention import attention_probs, encoder_of, letter_weights
+from seqformer.analysis.attention import attention_probs, letter_weights
 from seqformer.analysis.motif_db import _check_ppm, benjamini_hochberg
 from seqformer.analysis.motif_enrichment import PSEUDOCOUNT, THRESHOLD, sequence_hits
 from seqformer.errors import InputError
 from seqformer.io.sequence import clean_dna
+from seqformer.models.encoder import encoder_of
 
 MIN_SEQUENCES = 5  # fewer sequences with instances (and a control): every statistic is NaN
 DEFAULT_SITES = 20.0  # sites behind a PPM given without a count: MEME's default nsites

@@ -30,14 +30,12 @@ import pandas as pd
 from seqformer.analysis.motif_db import MotifDatabase, benjamini_hochberg
 from seqformer.errors import InputError
 from seqformer.io.atomic import atomic_open
+from seqformer.io.sequence import one_hot_dna
 
 THRESHOLD = 1e-4  # a hit: a window scoring with p below this under the uniform background
 PSEUDOCOUNT = 0.1  # FIMO's --motif-pseudo: counts added to each motif column, spread by the background
 ENRICHMENT_COLUMNS = ["motif_id", "motif_name", "positives_hit", "positives", "positives_fraction",
                       "background_hit", "background", "background_fraction", "odds_ratio", "p_value", "q_value"]
-_CODES = np.full(256, -1, dtype=np.int8)
-for _i, _base in enumerate("ACGT"):
-    _CODES[ord(_base)] = _CODES[ord(_base.lower())] = _i
 
 
 def read_sequences(path: str | os.PathLike) -> list[str]:
@@ -97,13 +95,10 @@ def sequence_hits(seqs: Sequence[str], matrices: dict[str, np.ndarray], *,
 
     lengths = np.array([len(seq) for seq in seqs], dtype=np.int64)
     ends = np.cumsum(lengths)  # sequence k holds positions ends[k-1]..ends[k]-1 of the concatenation
-    codes = _CODES[np.frombuffer("".join(seqs).encode("ascii"), dtype=np.uint8)]
-    onehot = np.zeros((1, 4, len(codes)), dtype=np.int8)
-    known = codes >= 0
-    onehot[0, codes[known], np.flatnonzero(known)] = 1
+    onehot = one_hot_dna(["".join(seqs)]).astype(np.int8).transpose(0, 2, 1)  # (1, 4, total): FIMO's layout
     names = list(matrices)
     parts = []
-    if len(codes) > 0 and names:
+    if onehot.shape[2] > 0 and names:
         for name, table in zip(names, fimo(matrices, onehot, threshold=threshold)):
             if len(table) == 0:
                 continue

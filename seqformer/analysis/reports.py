@@ -12,7 +12,7 @@ from pathlib import Path
 
 from torch import nn
 
-from seqformer.analysis.attention import check_extractable, encoder_of, extraction_limit
+from seqformer.analysis.attention import check_extractable, extraction_limit
 from seqformer.analysis.substitution import (AA_GROUPS, DEFAULT_BOOTSTRAP, DEFAULT_MATRIX,
                                              DEFAULT_MIN_HEAD_WEIGHT, DEFAULT_MIN_HEADS, DEFAULT_THRESHOLD,
                                              SubstitutionAnalysis, substitution_analysis)
@@ -22,6 +22,7 @@ from seqformer.figures.style import save_figure
 from seqformer.figures.substitution import plot_head_enrichment, plot_substitution_comparison
 from seqformer.io.atomic import atomic_open
 from seqformer.io.fasta import read_fasta
+from seqformer.models.encoder import encoder_of
 
 def read_proteins(fasta: str | Path, *, max_seqs: int | None, max_residues: int) -> tuple[list[str], int]:
     """The first ``max_seqs`` records of a protein FASTA, each cut to its first ``max_residues``; (seqs, cut)."""

@@ -12,7 +12,6 @@ from pathlib import Path
 import pandas as pd
 from torch import nn
 
-from seqformer.analysis.attention import encoder_of
 from seqformer.analysis.reports import write_json
 from seqformer.analysis.substitution import AA_GROUPS, DEFAULT_MATRIX, DEFAULT_MIN_HEADS, enrichment
 from seqformer.analysis.substitution_provis import (PROVIS_MIN_HEAD_EDGES, PROVIS_NUM_SEQUENCES, PROVIS_THRESHOLD,
@@ -22,6 +21,7 @@ from seqformer.figures.style import save_figure
 from seqformer.figures.substitution import plot_head_enrichment, plot_substitution_comparison
 from seqformer.io.atomic import atomic_open
 from seqformer.io.fasta import read_fasta
+from seqformer.models.encoder import encoder_of
 
 
 def sample_fasta(fasta: str | Path, num_sequences: int, seed: int = 0) -> tuple[pd.DataFrame, list[str], int]:

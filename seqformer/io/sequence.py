@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from seqformer.errors import InputError
 
 IUPAC_DNA: frozenset[str] = frozenset("ACGTNRYSWKMBDHV")
@@ -17,6 +19,26 @@ IUPAC_DNA: frozenset[str] = frozenset("ACGTNRYSWKMBDHV")
 
 PROTEIN_LETTERS: frozenset[str] = frozenset("ACDEFGHIKLMNPQRSTVWY" "XBZUO")
 """The 20 standard amino acids plus X (unknown), B (D/N), Z (E/Q), U (Sec) and O (Pyl)."""
+
+DNA_CHANNELS = "ACGT"
+"""The one-hot channel order of DNA (the k-mer tokenizer's base order)."""
+_CHANNEL = np.full(256, len(DNA_CHANNELS), dtype=np.int64)  # byte -> 0..3 for A C G T (either case), 4 otherwise
+for _i, _base in enumerate(DNA_CHANNELS):
+    _CHANNEL[ord(_base)] = _CHANNEL[ord(_base.lower())] = _i
+_ROWS = np.eye(len(DNA_CHANNELS) + 1, len(DNA_CHANNELS), dtype=np.float32)  # channel -> one-hot row (4: zeros)
+
+
+def dna_channels(seq: str) -> np.ndarray:
+    """(n,) int64 channel of each letter of ASCII ``seq``: 0..3 for A C G T (either case), 4 for N and anything else."""
+    return _CHANNEL[np.frombuffer(seq.encode("ascii"), dtype=np.uint8)]
+
+
+def one_hot_dna(seqs) -> np.ndarray:
+    """(N, n, 4) float32 one-hot of equally long DNA strings over A C G T; N and other codes are zero rows."""
+    if not seqs:
+        return np.zeros((0, 0, len(DNA_CHANNELS)), dtype=np.float32)
+    return _ROWS[dna_channels("".join(seqs)).reshape(len(seqs), len(seqs[0]))]
+
 
 # A <-> T, C <-> G, R (AG) <-> Y (CT), K (GT) <-> M (AC), B (CGT) <-> V (ACG),
 # D (AGT) <-> H (ACT); S, W and N are their own complements.

@@ -313,3 +313,11 @@ class SeqEncoder(PretrainedModel):
             hidden_states=(embedded, *hidden) if output_hidden_states else None,
             attentions=tuple(attentions) if output_attentions else None,
         )
+
+
+def encoder_of(model: nn.Module) -> SeqEncoder:
+    """The :class:`SeqEncoder` of a model (itself, or its ``.encoder``: a masked LM or a classifier)."""
+    encoder = model if isinstance(model, SeqEncoder) else getattr(model, "encoder", None)
+    if not isinstance(encoder, SeqEncoder):
+        raise ValueError(f"{type(model).__name__} has no SeqEncoder")
+    return encoder

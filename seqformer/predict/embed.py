@@ -48,7 +48,7 @@ from seqformer.device import DEVICES, resolve_device
 from seqformer.errors import InputError
 from seqformer.io.atomic import atomic_dir
 from seqformer.io.fasta import read_fasta
-from seqformer.models.encoder import SeqEncoder
+from seqformer.models.encoder import encoder_of
 from seqformer.models.mlm import MaskedLM
 
 PER_TOKEN_FILE = "per_token.npz"
@@ -98,14 +98,6 @@ class _Record:
     length: int  # letters of the whole record
     tokens: int  # tokens of ``seq``, specials included
     truncated: bool  # whether ``seq`` is a prefix cut to the model's max_length tokens
-
-
-def encoder_of(model: nn.Module) -> SeqEncoder:
-    """The :class:`SeqEncoder` of ``model`` (itself, or its ``.encoder``)."""
-    encoder = model if isinstance(model, SeqEncoder) else getattr(model, "encoder", None)
-    if not isinstance(encoder, SeqEncoder):
-        raise ValueError(f"{type(model).__name__} has no SeqEncoder")
-    return encoder
 
 
 def parse_layers(text: str) -> tuple[int, ...]:
