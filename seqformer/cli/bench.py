@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import shlex
 from pathlib import Path
+from typing import Optional
 
 import typer
 from rich.console import Console
@@ -189,6 +190,66 @@ def bench_scan(
                   f"{result['scan_bases_per_s']:,.0f}")
     table.add_row("forward only", f"{result['forward_seconds']:.2f}", f"{result['forward_windows_per_s']:,.0f}", "")
     table.add_row("overhead", f"{result['overhead_pct']:.1f}%", "", "")
+    Console().print(table)
+
+
+# --- bench track-scan --------------------------------------------------------------------------
+@bench_app.command("track-scan")
+def bench_track_scan(
+    genome: Path = typer.Option(..., "--genome", help="Reference FASTA (plain or BGZF .fa.gz)."),
+    region: str = typer.Option(..., "--region", help="Samtools-style region (1-based inclusive) or contig name."),
+    model: Path | None = typer.Option(None, "--model", help="Track model folder (finetune promoter-track); "
+                                      "default: a random one (k=4 non-overlapping, hidden 128, 2 layers, 4 heads, "
+                                      "FFN 512, BigBird, tile 4096, context 512)."),
+    window_model: Path | None = typer.Option(None, "--window-model", help="Window classifier folder to compare "
+                                             "with; default: bench scan's random one (k=6 overlapping, hidden 128, "
+                                             "2 layers, window 300, stride 150)."),
+    repeats: int = typer.Option(1, "--repeats", min=1, help="Alternating track / window scans; best of each."),
+    no_window: bool = typer.Option(False, "--track-only", help="Time the track model alone (e.g. all of a "
+                                   "chromosome); no window scan."),
+    memory: Optional[str] = typer.Option(None, "--memory", help="Comma-separated regions: peak resident memory of a "
+                                         "random track model's scan of each, in a fresh process (instead of timing)."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    json_output: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
+) -> None:
+    """Time a track model's tile scan against the window scanner on the same region, or its memory by length."""
+    from seqformer.bench.scan import random_classifier
+    from seqformer.bench.track_scan import (
+        _scan_seconds,
+        machine_line,
+        random_track_model,
+        run_memory_benchmark,
+        run_track_scan_benchmark,
+    )
+    from seqformer.io import Genome
+    from seqformer.models import SequenceClassifier, load_model
+    from seqformer.models.token_classifier import TokenClassifier
+
+    where = resolve_device(device)
+    if memory is not None:
+        rows = run_memory_benchmark(genome, [r.strip() for r in memory.split(",") if r.strip()])
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    track = load_model(model, where, expect=TokenClassifier) if model else random_track_model()
+    with Genome(genome) as ref:
+        target = ref.region(region)
+        if no_window:
+            seconds, result = _scan_seconds(track.to(where).eval(), ref, target)
+            out = {"region": str(target), "bases": len(target), "seconds": seconds,
+                   "bases_per_s": len(target) / seconds, "tiles": result.scored, "machine": machine_line(where)}
+        else:
+            window = load_model(window_model, where, expect=SequenceClassifier) if window_model else random_classifier()
+            out = run_track_scan_benchmark(track, window, ref, target, repeats=repeats, device=where)
+    if json_output or no_window:
+        typer.echo(json.dumps(out, indent=2))
+        return
+    table = Table(title=f"bench track-scan: {out['region']} ({out['bases']:,} bp, {out['device']})")
+    for column in ("scanner", "seconds", "bases/s", "parameters"):
+        table.add_column(column, justify="left" if column == "scanner" else "right")
+    for name in ("track", "window"):
+        row = out[name]
+        table.add_row(name, f"{row['seconds']:.1f}", f"{row['bases_per_s']:,.0f}", f"{row['parameters']:,}")
+    table.add_row("speed-up", f"{out['speedup']:.1f}x", "", "")
     Console().print(table)
 
 

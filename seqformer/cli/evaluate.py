@@ -56,7 +56,9 @@ _STRANDS_HELP = ("both: average the model's probability for each window with its
 @evaluate_app.command("promoter")
 def promoter(
     data: Path = typer.Option(..., "--data", help="Data folder from `seqformer data promoters` (its test split is scored)."),
-    model: Path = typer.Option(..., "--model", help="Classifier folder from `seqformer finetune promoter`."),
+    model: Path = typer.Option(..., "--model", help="Classifier folder from `seqformer finetune promoter`, or a "
+                               "track model from `finetune promoter-track` (a window scores its highest per-base "
+                               "probability, read in its genome context)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for metrics.json, roc.png and pr.png "
                                        "(each figure also as SVG; default: write nothing, print only)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
@@ -115,8 +117,12 @@ def _evaluate(task: str, data: Path, model: Path, batch_size: int, device: str, 
 
     if strands not in STRANDS:
         raise InputError(f"--strands must be {' or '.join(STRANDS)}, got {strands!r}")
+    from seqformer.models.loader import model_class
+    from seqformer.models.token_classifier import TokenClassifier
+
     where = resolve_device(device)
-    loaded = load_model(model, where, expect=SequenceClassifier)
+    track = task == "promoter" and model_class(model) is TokenClassifier  # scored in genome context
+    loaded = load_model(model, where, expect=TokenClassifier if track else SequenceClassifier)
     return evaluate_task(task, data, loaded, batch_size=batch_size, device=where, model_name=str(model.resolve()),
                          baseline_k=baseline_k, strands=strands)
 

@@ -1,4 +1,5 @@
-"""``seqformer finetune TASK``: train a sequence classifier on a task's data folder (promoter, chromatin, tf-binding)."""
+"""``seqformer finetune TASK``: train a sequence classifier on a task's data folder (promoter, chromatin,
+tf-binding), or a per-base promoter track model over long tiles of the genome (promoter-track)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,10 @@ from seqformer.errors import InputError
 
 @app.command("finetune")
 def finetune(
-    task: str = typer.Argument(..., help="promoter, chromatin or tf-binding (the kind of --data folder)."),
+    task: str = typer.Argument(..., help="promoter, chromatin or tf-binding (the kind of --data folder: a window "
+                               "classifier), or promoter-track: a per-base TSS track model over long tiles "
+                               "(token-level head; trained on the genome, TSS BED and ranges of a promoter "
+                               "--data folder)."),
     data: Path = typer.Option(..., "--data", help="Data folder from `seqformer data promoters|chromatin|tf-binding`."),
     out: Path = typer.Option(..., "--out", help="Model folder to write (config.json, model.safetensors, "
                              "tokenizer.json, metrics.csv, finetune.yaml, finetune.json; calibration.json for a "
@@ -47,6 +51,15 @@ def finetune(
     seed: Optional[int] = typer.Option(None, "--seed", help="Seed of the initialisation, order and strand flips "
                                        "(train.seed; default 0)."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="torch CPU threads (train.threads)."),
+    tile: Optional[int] = typer.Option(None, "--tile", help="promoter-track: bases per training tile "
+                                       "(finetune.tile; default 4096; a multiple of k)."),
+    context: Optional[int] = typer.Option(None, "--context", help="promoter-track: bases at each tile edge a "
+                                          "scan reads but does not keep (finetune.context; default 512)."),
+    tss_radius: Optional[int] = typer.Option(None, "--tss-radius", min=0, help="promoter-track: bases within this "
+                                             "of a TSS of the strand read are positive (finetune.tss_radius; "
+                                             "default 100)."),
+    tiles_per_epoch: Optional[int] = typer.Option(None, "--tiles-per-epoch", min=1, help="promoter-track: "
+                                                  "training tiles between validations (default 2048)."),
     false_calls: Optional[float] = typer.Option(None, "--false-calls-per-100kb", help="Promoter models: the "
                                                 "false-call rate the scan threshold is calibrated to on the "
                                                 "validation range(s) (finetune.false_calls_per_100kb; default 1)."),
@@ -61,7 +74,13 @@ def finetune(
     from seqformer.tasks.window_tasks import check_task, task_config, task_data
     from seqformer.training.config import flag_overrides
 
-    check_task(task)
+    track = task == "promoter-track"
+    if not track:
+        check_task(task)
+        given = [name for name, value in (("--tile", tile), ("--context", context), ("--tss-radius", tss_radius),
+                                          ("--tiles-per-epoch", tiles_per_epoch)) if value is not None]
+        if given:
+            raise InputError(f"{', '.join(given)} apply to promoter-track only")
     if arch is not None and arch not in ATTENTION_KINDS:
         raise InputError(f"--arch must be one of {', '.join(ATTENTION_KINDS)}, got {arch!r}")
     if lr is not None and lr <= 0:
@@ -73,9 +92,17 @@ def finetune(
              "train": {"max_steps": max_steps, "batch_size": batch_size, "device": device, "seed": seed,
                        "threads": threads},
              "finetune": {"kmer": kmer, "kmer_stride": kmer_stride, "epochs": epochs, "pos_weight": pos_weight,
-                          "false_calls_per_100kb": false_calls}}
-    merged = task_config(task, config, flag_overrides(flags))
-    result = finetune_classifier(task_data(task, data), out, merged, init=init, quiet=quiet, calibrate=calibrate)
+                          "false_calls_per_100kb": false_calls, "tile": tile, "context": context,
+                          "tss_radius": tss_radius, "tiles_per_epoch": tiles_per_epoch}}
+    if track:
+        from seqformer.tasks.track import finetune_track, track_config
+
+        result = finetune_track(data, out, track_config(config, flag_overrides(flags)), init=init, quiet=quiet,
+                                calibrate=calibrate)
+    else:
+        merged = task_config(task, config, flag_overrides(flags))
+        result = finetune_classifier(task_data(task, data), out, merged, init=init, quiet=quiet,
+                                     calibrate=calibrate)
     scores = "  ".join(f"{key} {value:.4f}" for key, value in result.validation.items())
     calibrated = ""
     if result.calibration is not None:

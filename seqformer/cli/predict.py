@@ -10,6 +10,7 @@ import typer
 from seqformer.cli.app import app, make_app
 from seqformer.cli.progress import counted_progress
 from seqformer.device import resolve_device
+from seqformer.errors import InputError
 
 predict_app = make_app("Predict with trained sequence classifiers: genome scans and given windows.")
 app.add_typer(predict_app, name="predict")
@@ -18,7 +19,8 @@ app.add_typer(predict_app, name="predict")
 @predict_app.command("promoters")
 def promoters(
     genome: Path = typer.Option(..., "--genome", help="Reference FASTA (plain or BGZF .fa.gz), indexed or indexable."),
-    model: Path = typer.Option(..., "--model", help="Sequence-classifier folder with a 'promoter' output."),
+    model: Path = typer.Option(..., "--model", help="Sequence-classifier folder with a 'promoter' output "
+                               "(scanned in windows), or a track model (`finetune promoter-track`, scanned in tiles)."),
     out: Path = typer.Option(..., "--out", help="Promoter calls, sorted BED6 (score = peak probability x 1000)."),
     region: str | None = typer.Option(None, "--region", help="Samtools-style region, 1-based inclusive, "
                                          "e.g. chr20:50000001-63025520, or a contig name (default: the first contig)."),
@@ -32,42 +34,66 @@ def promoters(
     threshold: float | None = typer.Option(None, "--threshold", help="Call bases whose probability is >= this "
                                            "(default: the model's calibrated threshold from its calibration.json, "
                                            "else 0.5)."),
-    stride: int | None = typer.Option(None, "--stride", min=1, help="Bases between window starts "
+    stride: int | None = typer.Option(None, "--stride", min=1, help="Window models: bases between window starts "
                                          "(default: half the model's window)."),
-    batch_size: int = typer.Option(64, "--batch-size", min=1, help="Windows per forward pass (each strand)."),
+    tile: int | None = typer.Option(None, "--tile", min=1, help="Track models: bases per tile, one pass per "
+                                    "strand (default: the model's training tile; a multiple of its k)."),
+    context: int | None = typer.Option(None, "--context", min=0, help="Track models: bases at each tile edge "
+                                       "read but not kept (default: the model's, 512)."),
+    batch_size: int | None = typer.Option(None, "--batch-size", min=1, help="Windows (default 64) or tiles "
+                                          "(default 8) per forward pass, each strand."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     label: str = typer.Option("promoter", "--label", help="The model output to scan for."),
     max_n: float = typer.Option(0.5, "--max-n", min=0.0, max=1.0,
-                                help="Skip windows whose fraction of N bases is above this, unscored."),
+                                help="Window models: skip windows whose fraction of N bases is above this, "
+                                     "unscored (track models leave all-N tokens unscored)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
-    """Tile a region with overlapping windows, score both strands, write merged promoter calls with summits."""
+    """Scan a region on both strands and write merged promoter calls with summits: a window model tiles it with
+    overlapping windows, a track model (promoter-track) reads long tiles once per strand."""
     from seqformer.io import Genome
-    from seqformer.predict.scan import scan_genome
     from seqformer.models import SequenceClassifier, load_model
+    from seqformer.models.loader import model_class
+    from seqformer.models.token_classifier import TokenClassifier
+    from seqformer.predict.scan import scan_genome
     from seqformer.predict.scorer import label_index
+    from seqformer.predict.tiles import check_tiles
     from seqformer.predict.windows import check_tiling
     from seqformer.tasks.calibration import scan_threshold
 
     where = resolve_device(device)
+    track = model_class(model) is TokenClassifier
     with Genome(genome) as ref:
         target = ref.region(region) if region is not None else ref.region(next(iter(ref.contigs)))
-        classifier = load_model(model, where, expect=SequenceClassifier)
+        classifier = load_model(model, where, expect=TokenClassifier if track else SequenceClassifier)
         label_index(classifier, label)
-        window = classifier.config.window
-        step = stride if stride is not None else max(1, window // 2)
-        check_tiling(target, window, step)
+        if track:
+            if stride is not None:
+                raise InputError("--stride applies to window models; a track model is scanned in tiles "
+                                 "(--tile, --context)")
+            tile_bases = tile or classifier.config.tile
+            edge = classifier.config.context if context is None else context
+            step = check_tiles(tile_bases, edge, classifier.config.k)
+            options, unit = {"tile": tile_bases, "context": edge, "batch_size": batch_size or 8}, "tiles"
+        else:
+            if tile is not None or context is not None:
+                raise InputError("--tile and --context apply to track models (finetune promoter-track); "
+                                 f"{model} is a window model")
+            window = classifier.config.window
+            step = stride if stride is not None else max(1, window // 2)
+            check_tiling(target, window, step)
+            options, unit = {"stride": stride, "max_n_fraction": max_n, "batch_size": batch_size or 64}, "windows"
         chosen = scan_threshold(model, threshold, label=label, stride=step)
         typer.echo(chosen.message, err=True)
-        with counted_progress("scan", len(target), "bases", "windows", quiet) as report:
+        with counted_progress("scan", len(target), "bases", unit, quiet) as report:
             result = scan_genome(classifier, ref, target, out, label=label, bedgraph=bedgraph, bigwig=bigwig,
-                                 narrowpeak=narrowpeak, threshold=chosen.value, stride=stride,
-                                 batch_size=batch_size, max_n_fraction=max_n,
-                                 on_batch=report and (lambda windows, end: report(end - target.start, windows)))
+                                 narrowpeak=narrowpeak, threshold=chosen.value, **options,
+                                 on_batch=report and (lambda done, end: report(end - target.start, done)))
+    skipped = "" if track else f", {result.skipped:,} skipped as mostly N"
     typer.echo(json.dumps({**result.to_dict(), **chosen.to_dict()}) if quiet else
                f"{result.calls:,} calls ({result.called_bases:,} bases) in {result.region} at threshold "
-               f"{chosen.value:.3g} ({chosen.source}): {result.scored:,} windows scored, {result.skipped:,} "
-               f"skipped as mostly N, {result.windows_per_s:,.0f} windows/s -> {out}")
+               f"{chosen.value:.3g} ({chosen.source}): {result.scored:,} {unit} scored{skipped}, "
+               f"{result.bases_per_s:,.0f} bases/s -> {out}")
 
 
 @predict_app.command("windows")

@@ -182,15 +182,21 @@ def evaluate_windows(data: WindowData | str | Path, model, *, batch_size: int = 
     if tuple(model.config.labels) != targets:
         raise InputError(f"the model's outputs {list(model.config.labels)} are not the data's targets "
                          f"{list(targets)}", path=data.path)
-    if model.config.window != data.window:
+    from seqformer.models.token_classifier import TokenClassifier
+
+    track = isinstance(model, TokenClassifier)
+    if not track and model.config.window != data.window:
         raise InputError(f"the model was trained on {model.config.window}-base windows, the data has "
                          f"{data.window}-base windows", path=data.path)
     splits = load_window_splits(data, ("train", "test"))
     test, train = splits["test"], splits["train"]
     for name, windows in (("test", test), ("train", train)):
         check_both_classes(windows, name, targets, data.path)
-    probs = predict_probs(model.to(device).eval(), test.seqs, batch_size=batch_size, device=device,
-                          strands=strands)  # (N, T)
+    if track:  # a track model scores a window in its genome context: the window's highest per-base probability
+        probs = _track_probs(model.to(device).eval(), data, test.rows)
+    else:
+        probs = predict_probs(model.to(device).eval(), test.seqs, batch_size=batch_size, device=device,
+                              strands=strands)  # (N, T)
     baseline_name = f"{baseline_k}-mer logistic regression"
     train_x, test_x = kmer_spectrum(train.seqs, baseline_k), kmer_spectrum(test.seqs, baseline_k)
     metrics: dict[str, dict[str, dict[str, float]]] = {}
@@ -212,6 +218,21 @@ def evaluate_windows(data: WindowData | str | Path, model, *, batch_size: int = 
              "train_windows": len(train.seqs)}
     return WindowEvaluation(targets, metrics, curves, counts, about, str(data.path.resolve()), model_name, strands,
                             by_background)
+
+
+def _track_probs(model, data: WindowData, rows: pd.DataFrame) -> np.ndarray:
+    """(N, 1) window scores of a track model (:func:`seqformer.predict.tiles.track_window_probs`) on the
+    data folder's genome."""
+    from seqformer.io.genome import Genome
+    from seqformer.predict.tiles import track_window_probs
+
+    genome = data.meta.get("genome")
+    if not genome or (rows["chrom"] == ".").any():
+        raise InputError("a track model scores windows in their genome context; this data folder records no "
+                         "genome or has windows without coordinates", path=data.path)
+    path = Path(genome) if Path(genome).is_absolute() else data.path / genome
+    with Genome(path) as ref:
+        return track_window_probs(model, ref, rows).reshape(-1, 1)
 
 
 def evaluation_table(result: WindowEvaluation) -> pd.DataFrame:

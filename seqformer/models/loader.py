@@ -5,6 +5,7 @@
 =======================  =====================================  ===============================
 ``masked-lm``            :class:`~seqformer.models.mlm.MaskedLM`  ``seqformer pretrain``
 ``sequence-classifier``  :class:`~seqformer.models.classifier.SequenceClassifier`  ``seqformer finetune``
+``token-classifier``     :class:`~seqformer.models.token_classifier.TokenClassifier`  ``seqformer finetune promoter-track``
 (none)                   :class:`~seqformer.models.encoder.SeqEncoder`  ``SeqEncoder.save_pretrained``
 =======================  =====================================  ===============================
 
@@ -29,13 +30,16 @@ from seqformer.models.encoder import SeqEncoder
 from seqformer.models.mlm import MODEL_TYPE as MLM_TYPE
 from seqformer.models.mlm import MaskedLM
 from seqformer.models.pretrained import CONFIG_FILE, read_model_folder
+from seqformer.models.token_classifier import MODEL_TYPE as TOKEN_CLASSIFIER_TYPE
+from seqformer.models.token_classifier import TokenClassifier
 
 #: model_type → class; a config.json without model_type is a bare encoder.
 MODEL_CLASSES: dict[str | None, type[nn.Module]] = {MLM_TYPE: MaskedLM, CLASSIFIER_TYPE: SequenceClassifier,
-                                                    None: SeqEncoder}
+                                                    TOKEN_CLASSIFIER_TYPE: TokenClassifier, None: SeqEncoder}
 #: what a user calls each class, and the verb that makes one (for errors).
 _DESCRIBED = {MaskedLM: ("a masked language model", "seqformer pretrain"),
               SequenceClassifier: ("a sequence classifier", "seqformer finetune"),
+              TokenClassifier: ("a token classifier", "seqformer finetune promoter-track"),
               SeqEncoder: ("a bare encoder", "SeqEncoder.save_pretrained")}
 
 

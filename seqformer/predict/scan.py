@@ -23,7 +23,7 @@ Conventions (0-based, half-open coordinates):
   per-base score as the track shows it (rounded to 4 decimals): the middle base ``(a + b) // 2`` of
   the first maximal stretch ``[a, b)`` at that score (as :func:`seqformer.evaluation.scan.calls_at`
   finds it on the bedGraph).
-- **Outputs** (each written to a temporary file beside its target and renamed at the end): the calls
+- **Outputs** (:mod:`seqformer.predict.calls`, shared with the tile scan of track models; each written to a temporary file beside its target and renamed at the end): the calls
   as BED6, optionally as narrowPeak (BED6+4: signalValue = peak probability, pValue = qValue = -1,
   peak = summit - start), and the track as bedGraph and/or bigWig (through pyBigWig; its header holds
   every contig of the genome, with the lengths of its index).
@@ -31,92 +31,31 @@ Conventions (0-based, half-open coordinates):
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from seqformer.errors import InputError
-from seqformer.io.atomic import atomic_open, atomic_path
 from seqformer.io.regions import Region
 from seqformer.io.sequence import reverse_complement
+from seqformer.predict.calls import (  # noqa: F401  (re-exported: the scan's outputs)
+    TRACK_DECIMALS,
+    BigWigTrack,
+    Call,
+    ScanResult,
+    Segment,
+    call_peaks,
+    scan_outputs,
+    track_runs,
+)
 from seqformer.predict.windows import Window, batched, check_tiling, count_windows, tile
 
 Scorer = Callable[[Sequence[str]], np.ndarray]  # list of B window strings -> probabilities (B,)
 
 MAX_N_FRACTION = 0.5  # windows with more N than this are skipped
-TRACK_DECIMALS = 4  # bedGraph values are rounded to this many decimals
-
-
-@dataclass(frozen=True)
-class Segment:
-    """Bases ``[start, end)`` all covered by the same scored windows."""
-
-    start: int
-    end: int
-    value: float  # mean score of the covering windows
-    best: float  # highest covering window score
-    strand: str  # strand of that window
-
-
-@dataclass(frozen=True)
-class Call:
-    """One promoter call: a contiguous above-threshold stretch."""
-
-    chrom: str
-    start: int
-    end: int
-    peak: float  # highest per-base probability in the call
-    strand: str  # strand of the highest-scoring window covering it
-    summit: int  # 0-based: middle of the first stretch at the call's highest (track-rounded) score
-
-    @property
-    def bed_score(self) -> int:
-        """The peak probability x 1000, rounded, as BED's 0..1000 integer score."""
-        return int(min(1000, max(0, round(self.peak * 1000))))
-
-    def bed6(self, name: str) -> str:
-        """The call as a BED6 line (with its newline)."""
-        return f"{self.chrom}\t{self.start}\t{self.end}\t{name}\t{self.bed_score}\t{self.strand}\n"
-
-    def narrowpeak(self, name: str) -> str:
-        """The call as a narrowPeak line (BED6+4: signalValue = peak probability, pValue = qValue = -1,
-        peak = summit offset from start), with its newline."""
-        return (f"{self.bed6(name)[:-1]}\t{round(self.peak, TRACK_DECIMALS):g}\t-1\t-1\t"
-                f"{self.summit - self.start}\n")
-
-
-@dataclass
-class ScanResult:
-    """Summary of one scan."""
-
-    region: str  # samtools-style, 1-based inclusive
-    bases: int  # length of the region
-    window: int
-    stride: int
-    windows: int  # windows tiling the region
-    scored: int  # windows scored (both strands each)
-    skipped: int  # windows skipped as mostly N
-    calls: int
-    called_bases: int
-    seconds: float
-    max_batch: int = 0  # largest batch handed to the scorer (<= batch_size)
-    threshold: float = 0.5  # the per-base probability calls were made at
-
-    @property
-    def bases_per_s(self) -> float:
-        return self.bases / self.seconds if self.seconds else 0.0
-
-    @property
-    def windows_per_s(self) -> float:
-        return self.windows / self.seconds if self.seconds else 0.0
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "bases_per_s": self.bases_per_s, "windows_per_s": self.windows_per_s}
 
 
 class Stitcher:
@@ -151,51 +90,6 @@ class Stitcher:
                 self.active.popleft()
         if upto is not None and self.pos is not None:
             self.pos = max(self.pos, upto)
-
-
-class _Run:
-    """A call being built: its bounds, raw peak, best window and first stretch at the top rounded score."""
-
-    __slots__ = ("start", "end", "peak", "best", "strand", "top", "top_start", "top_end", "top_open")
-
-    def __init__(self, seg: Segment) -> None:
-        self.start, self.end, self.peak, self.best, self.strand = seg.start, seg.end, seg.value, seg.best, seg.strand
-        self.top, self.top_start, self.top_end = round(seg.value, TRACK_DECIMALS), seg.start, seg.end
-        self.top_open = True  # the first stretch at top is still growing
-
-    def extend(self, seg: Segment) -> None:
-        self.end = seg.end
-        self.peak = max(self.peak, seg.value)
-        if seg.best > self.best:
-            self.best, self.strand = seg.best, seg.strand
-        value = round(seg.value, TRACK_DECIMALS)
-        if value > self.top:
-            self.top, self.top_start, self.top_end, self.top_open = value, seg.start, seg.end, True
-        elif value == self.top and self.top_open:
-            self.top_end = seg.end
-        else:
-            self.top_open = False
-
-    def call(self, chrom: str) -> Call:
-        return Call(chrom, self.start, self.end, self.peak, self.strand, (self.top_start + self.top_end) // 2)
-
-
-def call_peaks(chrom: str, segments: Iterator[Segment], threshold: float) -> Iterator[Call]:
-    """Maximal contiguous runs of segments with value >= ``threshold`` as :class:`Call` s (with summits)."""
-    run: _Run | None = None
-    for seg in segments:
-        above = seg.value >= threshold
-        if run is not None and (not above or seg.start != run.end):
-            yield run.call(chrom)
-            run = None
-        if not above:
-            continue
-        if run is None:
-            run = _Run(seg)
-        else:
-            run.extend(seg)
-    if run is not None:
-        yield run.call(chrom)
 
 
 def score_strands(scorer: Scorer, windows: Sequence[Window]) -> tuple[np.ndarray, list[str]]:
@@ -245,142 +139,72 @@ def scan_segments(scorer: Scorer, windows: Iterator[Window], *, batch_size: int 
     yield from stitcher.flush()
 
 
-class BigWigTrack:
-    """A bigWig file written through pyBigWig, entries added in order in batches of ``buffer``."""
-
-    def __init__(self, path: str | Path, contigs: dict[str, int], buffer: int = 10_000) -> None:
-        import pyBigWig
-
-        self.handle = pyBigWig.open(str(path), "w")
-        if self.handle is None:
-            raise InputError("cannot write a bigWig here", path=path)
-        self.handle.addHeader(list(contigs.items()), maxZooms=10)
-        self.buffer = buffer
-        self.chroms: list[str] = []
-        self.starts: list[int] = []
-        self.ends: list[int] = []
-        self.values: list[float] = []
-
-    def add(self, chrom: str, start: int, end: int, value: float) -> None:
-        self.chroms.append(chrom)
-        self.starts.append(start)
-        self.ends.append(end)
-        self.values.append(float(value))
-        if len(self.starts) >= self.buffer:
-            self.flush()
-
-    def flush(self) -> None:
-        if self.starts:
-            self.handle.addEntries(self.chroms, self.starts, ends=self.ends, values=self.values)
-            self.chroms, self.starts, self.ends, self.values = [], [], [], []
-
-    def close(self) -> None:
-        try:
-            self.flush()
-        finally:
-            self.handle.close()
-
-
-def track_runs(segments: Iterator[Segment], on_run: Callable[[int, int, float], None]) -> Iterator[Segment]:
-    """Pass ``segments`` through, calling ``on_run(start, end, value)`` for each run of the track as
-    bedGraph and bigWig hold it: values rounded to :data:`TRACK_DECIMALS`, touching segments of equal
-    rounded value merged (the last run when the segments end)."""
-    run: list | None = None  # [start, end, value]
-    for seg in segments:
-        value = round(seg.value, TRACK_DECIMALS)
-        if run is not None and run[1] == seg.start and run[2] == value:
-            run[1] = seg.end
-        else:
-            if run is not None:
-                on_run(*run)
-            run = [seg.start, seg.end, value]
-        yield seg
-    if run is not None:
-        on_run(*run)
-
-
-def _tee_outputs(chrom: str, segments: Iterator[Segment], threshold: float, name: str, bed, bedgraph,
-                 narrowpeak=None, bigwig: BigWigTrack | None = None) -> tuple[int, int]:
-    """Write calls to ``bed`` (and ``narrowpeak``) and the merged track to ``bedgraph`` and ``bigwig``
-    (each optional), as segments stream by."""
-    calls = bases = 0
-
-    def write_track(start: int, end: int, value: float) -> None:
-        if bedgraph is not None:
-            bedgraph.write(f"{chrom}\t{start}\t{end}\t{value:g}\n")
-        if bigwig is not None:
-            bigwig.add(chrom, start, end, value)
-
-    for call in call_peaks(chrom, track_runs(segments, write_track), threshold):
-        bed.write(call.bed6(name))
-        if narrowpeak is not None:
-            narrowpeak.write(call.narrowpeak(name))
-        calls += 1
-        bases += call.end - call.start
-    return calls, bases
-
-
 def scan_region(scorer: Scorer, genome, region: Region, window: int, out: str | Path, *,
                 bedgraph: str | Path | None = None, narrowpeak: str | Path | None = None,
                 bigwig: str | Path | None = None, threshold: float = 0.5, stride: int | None = None,
                 batch_size: int = 64, max_n_fraction: float = MAX_N_FRACTION, name: str = "promoter",
                 on_batch: Callable[[int, int], None] | None = None) -> ScanResult:
     """Scan ``region`` of ``genome`` with ``scorer``; write calls (BED6, optionally narrowPeak) and
-    optionally the track (bedGraph, bigWig).
+    optionally the track (bedGraph, bigWig), through :func:`scan_outputs`.
 
-    Every file is written to a temporary file beside its target as the scan goes and renamed into
-    place at the end, so a failed scan leaves no outputs. Calls are in start order on one contig,
-    hence sorted. The bigWig's header takes the contig lengths from ``genome.contigs`` (the index).
+    Calls are in start order on one contig, hence sorted.
     """
     stride = max(1, window // 2) if stride is None else stride
     check_tiling(region, window, stride)
-    if not 0.0 <= threshold <= 1.0:
-        raise InputError(f"--threshold must be a probability in [0, 1], got {threshold}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
     stats: dict = {}
     began = time.perf_counter()
-    with contextlib.ExitStack() as stack:
-        bed = stack.enter_context(atomic_open(out))
-        track = None
-        if bedgraph is not None:
-            track = stack.enter_context(atomic_open(bedgraph))
-            track.write(f'track type=bedGraph name="{name}" description="{name} probability, {region}"\n')
-        peaks = stack.enter_context(atomic_open(narrowpeak)) if narrowpeak is not None else None
-        big = None
-        if bigwig is not None:
-            contigs = dict(getattr(genome, "contigs", None) or {region.chrom: region.end})
-            big_path = stack.enter_context(atomic_path(bigwig))
-            big = BigWigTrack(big_path, contigs)
-            stack.callback(big.close)  # closed (and so complete) before the rename above runs
-        segments = scan_segments(scorer, tile(genome, region, window, stride), batch_size=batch_size,
-                                 max_n_fraction=max_n_fraction, stats=stats, on_batch=on_batch)
-        calls, called = _tee_outputs(region.chrom, segments, threshold, name, bed, track, peaks, big)
+    with scan_outputs(genome, region, out, bedgraph=bedgraph, narrowpeak=narrowpeak, bigwig=bigwig,
+                      threshold=threshold, name=name) as write:
+        calls, called = write(scan_segments(scorer, tile(genome, region, window, stride), batch_size=batch_size,
+                                            max_n_fraction=max_n_fraction, stats=stats, on_batch=on_batch))
     return ScanResult(str(region), len(region), window, stride, count_windows(region.start, region.end, window, stride),
                       stats["scored"], stats["skipped"], calls, called, time.perf_counter() - began,
                       stats["max_batch"], threshold)
 
 
 def scan_genome(model, genome, region: Region | str, out: str | Path, *, label: str = "promoter",
-                window: int | None = None, **options) -> ScanResult:
-    """Scan ``region`` with a :class:`SequenceClassifier` (or any scorer callable plus ``window``).
+                window: int | None = None, tile: int | None = None, context: int | None = None,
+                **options) -> ScanResult:
+    """Scan ``region`` with a :class:`SequenceClassifier`, a track model
+    (:class:`~seqformer.models.token_classifier.TokenClassifier`, scanned tile by tile through
+    :mod:`seqformer.predict.tiles`) or any window scorer callable plus ``window``.
 
     Args:
-        model: a loaded classifier (its ``config.window`` sets the window), or a :data:`Scorer`.
+        model: a loaded classifier (its ``config.window`` sets the window), a track model (its
+            ``config.tile`` and ``config.context`` are the defaults of ``tile`` and ``context``), or a
+            :data:`Scorer`.
         genome: a :class:`~seqformer.io.Genome`.
         region: a :class:`Region` or a samtools-style string checked against the genome.
         out: the calls' BED6 path.
         label: the model output to scan for.
         window: bases per window; required for a plain scorer, else the model's.
-        **options: ``bedgraph``, ``narrowpeak``, ``bigwig``, ``threshold``, ``stride``, ``batch_size``,
-            ``max_n_fraction``, ``on_batch`` of :func:`scan_region`.
+        tile, context: a track model's tiling in bases (window models: must be None).
+        **options: ``bedgraph``, ``narrowpeak``, ``bigwig``, ``threshold``, ``batch_size``, ``on_batch``,
+            and for window models ``stride`` and ``max_n_fraction``, of :func:`scan_region`.
     """
     from torch import nn
 
+    from seqformer.models.token_classifier import TokenClassifier
     from seqformer.predict.scorer import classifier_scorer
 
     if isinstance(region, str):
         region = genome.region(region)
+    if isinstance(model, TokenClassifier):
+        from seqformer.predict.tiles import scan_track_region, track_scorer
+
+        for option in ("stride", "max_n_fraction"):
+            if options.pop(option, None) is not None:
+                raise InputError(f"--{option.replace('_', '-')} applies to window models; a track model "
+                                 f"is scanned in tiles (--tile, --context)")
+        return scan_track_region(track_scorer(model, label), genome, region, out, name=label,
+                                 tile=tile or model.config.tile,
+                                 context=model.config.context if context is None else context,
+                                 k=model.config.k, **options)
+    if tile is not None or context is not None:
+        raise InputError("--tile and --context apply to track models (seqformer finetune promoter-track); "
+                         "this is a window model")
     if isinstance(model, nn.Module):
         scorer, window = classifier_scorer(model, label), window or model.config.window
     else:

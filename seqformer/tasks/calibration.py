@@ -151,7 +151,9 @@ def calibrate(model, genome, regions: Region | str | Sequence[Region | str], tss
     """Scan ``regions`` of ``genome`` with ``model`` and pick the threshold meeting ``target`` false calls per 100 kb.
 
     Args:
-        model: a :class:`~seqformer.models.classifier.SequenceClassifier` (its window is used), or a
+        model: a :class:`~seqformer.models.classifier.SequenceClassifier` (its window is used), a track
+            model (:class:`~seqformer.models.token_classifier.TokenClassifier`, scanned in its tiles; the
+            recorded window is the tile and stride the core), or a
             plain scorer (window strings -> probabilities) with ``window``.
         genome: a :class:`~seqformer.io.Genome`.
         regions: one or more regions (or samtools-style strings checked against the genome).
@@ -163,11 +165,20 @@ def calibrate(model, genome, regions: Region | str | Sequence[Region | str], tss
     """
     from torch import nn
 
+    from seqformer.models.token_classifier import TokenClassifier
     from seqformer.predict.scorer import classifier_scorer
 
     if not target > 0:
         raise InputError(f"the target false-call rate must be above 0 per 100 kb, got {target:g}")
-    if isinstance(model, nn.Module):
+    track = None
+    if isinstance(model, TokenClassifier):  # scanned in tiles: window = tile, stride = core
+        from seqformer.predict.tiles import check_tiles, track_scorer
+
+        model.eval()
+        track = (track_scorer(model, label), model.config.k)
+        window = model.config.tile
+        stride = check_tiles(window, model.config.context, model.config.k)
+    elif isinstance(model, nn.Module):
         model.eval()
         scorer, window = classifier_scorer(model, label), window or model.config.window
     else:
@@ -183,16 +194,26 @@ def calibrate(model, genome, regions: Region | str | Sequence[Region | str], tss
     if not isinstance(tss, pd.DataFrame):
         tss_file = tss_file or tss
         tss = read_bed(tss, allow_empty=True)
-    for region in regions:
-        check_tiling(region, window, stride)
+    if track is None:
+        for region in regions:
+            check_tiling(region, window, stride)
 
     sweeps, inside = [], []
     for region in regions:
         log = LogProgress(f"calibration scan of {region}", len(region))
-        segments = list(scan_segments(scorer, tile(genome, region, window, stride), batch_size=batch_size,
-                                      max_n_fraction=max_n_fraction,
-                                      on_batch=lambda windows, bases: log.report(
-                                          bases - region.start, f"{windows / max(log.elapsed, 1e-9):,.0f} windows/s")))
+
+        def report(done: int, bases: int, unit: str = "windows") -> None:
+            log.report(bases - region.start, f"{done / max(log.elapsed, 1e-9):,.0f} {unit}/s")
+
+        if track is None:
+            segments = list(scan_segments(scorer, tile(genome, region, window, stride), batch_size=batch_size,
+                                          max_n_fraction=max_n_fraction, on_batch=report))
+        else:
+            from seqformer.predict.tiles import track_segments
+
+            segments = list(track_segments(track[0], genome, region, tile=window, context=(window - stride) // 2,
+                                           k=track[1], batch_size=max(1, batch_size // 8),
+                                           on_batch=lambda done, bases: report(done, bases, "tiles")))
         sites = _tss_positions(tss, region.chrom)
         starts = np.fromiter((s.start for s in segments), np.int64, len(segments))
         ends = np.fromiter((s.end for s in segments), np.int64, len(segments))

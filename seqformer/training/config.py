@@ -122,10 +122,19 @@ class FinetuneOptions:
     pos_weight: bool = False  # weight each target's positives by n_negative / n_positive (train split)
     rc_augment: bool = True  # read each training window on a random strand
     false_calls_per_100kb: float = 1.0  # promoter models: calibrate the scan threshold to this false-call rate
+    tile: int = 4096  # track models (promoter-track): bases per training tile
+    context: int = 512  # track models: bases at each tile edge a scan reads but does not keep
+    tss_radius: int = 100  # track models: bases within this of a TSS (same strand) are positive
+    tss_fraction: float = 0.5  # track models: share of training tiles drawn around a TSS
+    tiles_per_epoch: int = 4096  # track models: training tiles between validations
 
     def __post_init__(self) -> None:
         if self.kmer < 1 or self.kmer_stride < 1 or self.epochs < 1:
             raise ValueError("finetune needs kmer >= 1, kmer_stride >= 1 and epochs >= 1")
+        if self.tile < 1 or self.context < 0 or self.tss_radius < 0 or self.tiles_per_epoch < 1:
+            raise ValueError("finetune needs tile >= 1, context >= 0, tss_radius >= 0 and tiles_per_epoch >= 1")
+        if not 0.0 <= self.tss_fraction <= 1.0:
+            raise ValueError(f"finetune.tss_fraction must be in [0, 1], got {self.tss_fraction}")
         if not self.false_calls_per_100kb > 0:
             raise ValueError(f"finetune.false_calls_per_100kb must be above 0, got {self.false_calls_per_100kb:g}")
         if not 0.0 <= self.warmup_fraction <= 1.0:

@@ -1,0 +1,327 @@
+"""Fine-tuning a promoter *track* model: per-base TSS targets over long tiles (``finetune promoter-track``).
+
+Axes: B tiles, L tokens, k bases per token.
+
+A promoter data folder (``seqformer data promoters``) records the genome, the TSS BED and the
+ranges; the window files are not used. Training tiles come from the folder's region minus its
+validation and test ranges (:class:`~seqformer.data.tss_track.TileSampler`: half around a TSS,
+half anywhere, random strand), with per-base targets 1 within ``tss_radius`` of a TSS of the strand
+read (:func:`~seqformer.data.tss_track.tss_targets`). A token's target is the max over its k
+bases; the loss is the per-token BCE (:meth:`TokenClassifier.loss`) over body tokens.
+
+Validation, once per epoch (``tiles_per_epoch`` tiles), reads fixed tiles of the validation range(s):
+one around each TSS and as many anywhere, both drawn with a fixed seed; the epoch with the best
+per-token AUPRC is kept (positives are rare, so AUPRC, not AUROC, tells models apart). The kept
+model is then calibrated as window models are (:mod:`seqformer.tasks.calibration`): its
+validation ranges are scanned tile by tile and the threshold for the target false-call rate saved.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from seqformer.data.tss_track import TileSampler, TrackIntervals, subtract_ranges
+from seqformer.data.windows import WindowData, read_window_data
+from seqformer.device import resolve_device
+from seqformer.errors import InputError
+from seqformer.io.atomic import atomic_open, temp_dir_beside
+from seqformer.models.config import EncoderConfig
+from seqformer.models.loader import load_model
+from seqformer.models.token_classifier import TokenClassifier, TokenClassifierConfig
+from seqformer.tasks.calibration import calibrate_on, calibration_inputs, write_calibration
+from seqformer.tasks.classification import FINETUNE_CONFIG, FINETUNE_RECORD, METRICS_FILE, FinetuneResult, _write_metrics
+from seqformer.tokenizers import KmerTokenizer
+from seqformer.training.config import FinetuneConfig, load_run_config, write_run_config
+from seqformer.training.loop import train
+from seqformer.training.metrics import read_metrics
+from seqformer.training.progress import log_line
+
+TASK = "promoter-track"
+LABEL = "promoter"
+VAL_SEED = 7  # seed of the fixed validation tiles
+#: fine-tuning defaults of a track model, over FinetuneConfig's (the recipe of docs/benchmarks.md).
+PRESETS: dict[str, dict[str, Any]] = {
+    "model": {"arch": "bigbird", "hidden_size": 128, "num_layers": 2, "num_heads": 4, "dropout": 0.1},
+    "optim": {"lr": 1e-3},
+    "train": {"batch_size": 8},
+    "finetune": {"kmer": 4, "kmer_stride": 4, "epochs": 6, "tile": 4096, "context": 512,
+                 "tss_radius": 100, "tss_fraction": 0.5, "tiles_per_epoch": 2048},
+}
+
+
+def track_config(config_file: str | Path | None = None,
+                 overrides: dict[str, dict[str, Any]] | None = None) -> FinetuneConfig:
+    """FinetuneConfig: defaults < :data:`PRESETS` < ``config_file`` < ``overrides`` (the given flags)."""
+    return load_run_config(config_file, overrides, base=PRESETS, config_cls=FinetuneConfig)
+
+
+# --- batches --------------------------------------------------------------------------------------
+@dataclass
+class TrackBatch:
+    """Token ids, attention mask, per-token targets (B, L, 1) and the body-token mask (B, L)."""
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    labels: torch.Tensor
+    token_mask: torch.Tensor
+
+    @property
+    def num_tokens(self) -> int:
+        return int(self.attention_mask.sum())
+
+    def to(self, device, non_blocking: bool = False) -> TrackBatch:
+        return TrackBatch(*(t.to(device, non_blocking=non_blocking)
+                            for t in (self.input_ids, self.attention_mask, self.labels, self.token_mask)))
+
+
+def encode_tiles(tokenizer, seqs: list[str], targets: list[np.ndarray], k: int) -> TrackBatch:
+    """Tokenise equally long tiles; a token's target is the max of its k bases' targets."""
+    enc = tokenizer.batch_encode(seqs, padding="longest")
+    body = torch.as_tensor(tokenizer.token_spans(len(seqs[0]))[:, 0] >= 0)  # (L,)
+    labels = torch.zeros(*enc.input_ids.shape, 1)
+    for i, target in enumerate(targets):
+        per_token = np.asarray(target, np.float32).reshape(-1, k).max(axis=1)
+        labels[i, body, 0] = torch.as_tensor(per_token)
+    return TrackBatch(enc.input_ids, enc.attention_mask, labels, body.expand_as(enc.attention_mask).clone())
+
+
+class TrackLoss(nn.Module):
+    """forward(batch) = the model's masked per-token BCE (what the loop sees)."""
+
+    def __init__(self, model: TokenClassifier) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: TrackBatch) -> torch.Tensor:
+        logits = self.model(batch.input_ids, batch.attention_mask).logits
+        return self.model.loss(logits, batch.labels, batch.token_mask)
+
+
+class TileTask:
+    """Random training tiles, fixed validation tiles, per-token AUPRC/AUROC: a loop ``Task``."""
+
+    def __init__(self, sampler: TileSampler, val: list[tuple[str, np.ndarray]], tokenizer, *, batch_size: int,
+                 k: int, tiles_per_epoch: int) -> None:
+        self.sampler, self.val, self.tokenizer, self.batch_size, self.k = sampler, val, tokenizer, batch_size, k
+        self.steps_per_epoch = max(1, math.ceil(tiles_per_epoch / batch_size))
+        self.last: dict[str, float] = {}
+        self._scores: tuple[np.ndarray, np.ndarray] = (np.zeros(0), np.zeros(0))
+
+    def train_batch(self, index: int, rank: int, world_size: int) -> TrackBatch:
+        drawn = [self.sampler.draw((index * world_size + rank) * self.batch_size + i) for i in range(self.batch_size)]
+        return encode_tiles(self.tokenizer, [d[0] for d in drawn], [d[1] for d in drawn], self.k)
+
+    def loss_module(self, model: nn.Module) -> nn.Module:
+        return TrackLoss(model)
+
+    def validation_sums(self, model: nn.Module, rank: int, world_size: int, device: torch.device) -> dict[str, float]:
+        if world_size != 1:
+            raise InputError("track fine-tuning runs in one process")
+        model = model.to(device).eval()
+        probs, truth, loss_sum = [], [], 0.0
+        with torch.no_grad():
+            for i in range(0, len(self.val), self.batch_size):
+                part = self.val[i:i + self.batch_size]
+                batch = encode_tiles(self.tokenizer, [s for s, _ in part], [t for _, t in part], self.k).to(device)
+                out = model(batch.input_ids, batch.attention_mask, labels=batch.labels, token_mask=batch.token_mask)
+                loss_sum += float(out.loss) * len(part)
+                p = model.predict_proba(out.logits)[batch.token_mask].cpu().numpy().ravel()
+                probs.append(p)
+                truth.append(batch.labels[batch.token_mask].cpu().numpy().ravel())
+        self._scores = (np.concatenate(truth), np.concatenate(probs))
+        return {"loss_sum": loss_sum, "count": float(len(self.val)), "correct": 0.0}
+
+    def validation_metrics(self, sums: dict[str, float]) -> dict[str, float]:
+        from sklearn.metrics import average_precision_score, roc_auc_score
+
+        y, p = self._scores
+        both = len(np.unique(y)) == 2
+        self.last = {"val_loss": sums["loss_sum"] / max(sums["count"], 1),
+                     "val_auroc": float(roc_auc_score(y, p)) if both else float("nan"),
+                     "val_auprc": float(average_precision_score(y, p)) if both else float("nan")}
+        return dict(self.last)
+
+
+# --- data --------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TrackData:
+    """What a promoter data folder gives a track model: genome, TSS BED, training and validation ranges."""
+
+    genome: Path
+    tss: Path
+    train: tuple[str, ...]  # samtools-style
+    val: tuple[str, ...]
+    test: tuple[str, ...]
+
+
+def _ranges(value: Any) -> tuple[str, ...]:
+    return (value,) if isinstance(value, str) else tuple(value or ())
+
+
+def track_data(data: WindowData) -> TrackData:
+    """The genome, TSS BED and ranges of a promoter data folder (InputError when one is missing)."""
+    if data.meta.get("task") != "promoter":
+        raise InputError(f"promoter-track trains on a promoter data folder (seqformer data promoters); this one "
+                         f"was made for {data.meta.get('task')!r}", path=data.path)
+    inputs = calibration_inputs(data.meta, data.path)  # genome, TSS BED and validation ranges, checked
+    params = data.meta.get("parameters") if isinstance(data.meta.get("parameters"), dict) else {}
+    splits = data.meta.get("splits") if isinstance(data.meta.get("splits"), dict) else {}
+    region = params.get("region")
+    if not region:
+        raise InputError("dataset.json records no parameters.region to draw training tiles from", path=data.path)
+    from seqformer.io.regions import parse_region
+
+    holes = [parse_region(r) for r in _ranges(splits.get("val")) + _ranges(splits.get("test"))]
+    train_ranges = []
+    for text in _ranges(region):
+        train_ranges += [str(r) for r in subtract_ranges(parse_region(text), holes)]
+    return TrackData(inputs.genome, inputs.tss, tuple(train_ranges), _ranges(splits.get("val")),
+                     _ranges(splits.get("test")))
+
+
+def validation_tiles(intervals: TrackIntervals, tile: int, radius: int) -> list[tuple[str, np.ndarray]]:
+    """One tile around each validation TSS and as many anywhere (fixed seed), as (bases as read, targets)."""
+    n = max(len(intervals.tss_in()), 1)
+    sampler = TileSampler(intervals, tile, radius=radius, tss_fraction=1.0, seed=VAL_SEED)
+    anywhere = TileSampler(intervals, tile, radius=radius, tss_fraction=0.0, seed=VAL_SEED + 1)
+    return [sampler.draw(i)[:2] for i in range(len(intervals.tss_in()))] + [anywhere.draw(i)[:2] for i in range(n)]
+
+
+def build_track_model(config: FinetuneConfig, init: str | Path | None = None) -> TokenClassifier:
+    """A fresh track model of ``config``'s shape, or one whose encoder comes from ``init``."""
+    torch.manual_seed(config.train.seed)
+    head = config.finetune
+    try:
+        if init is not None:
+            model = TokenClassifier.from_encoder(load_model(init), (LABEL,), tile=head.tile, context=head.context,
+                                                 head_dropout=head.head_dropout)
+            if model.tokenizer.num_tokens(head.tile) > model.config.encoder.max_length:
+                raise InputError(f"the pretrained encoder takes at most {model.config.encoder.max_length} tokens, "
+                                 f"fewer than a {head.tile}-base tile", path=init)
+            return model
+        if head.kmer_stride != head.kmer:
+            raise InputError(f"a track model reads non-overlapping k-mers: --kmer-stride must equal --kmer "
+                             f"({head.kmer}), got {head.kmer_stride}")
+        shape = config.model
+        tokenizer = KmerTokenizer(head.kmer, head.kmer)
+        encoder = EncoderConfig.for_tokenizer(
+            tokenizer, hidden_size=shape.hidden_size, num_layers=shape.num_layers, num_heads=shape.num_heads,
+            ffn_size=shape.mlp_size, dropout=shape.dropout, attention=shape.arch,
+            attention_options=dict(shape.attention_options), reversible=shape.reversible,
+            ffn_chunk_size=shape.ffn_chunk_size, max_length=max(16_384, tokenizer.num_tokens(head.tile)),
+            seed=config.train.seed)
+        return TokenClassifier(TokenClassifierConfig(encoder, (LABEL,), tile=head.tile, context=head.context,
+                                                     head_dropout=head.head_dropout), tokenizer=tokenizer)
+    except ValueError as err:
+        raise InputError(f"model: {err}") from None
+
+
+def finetune_track(data: WindowData | str | Path, out: str | Path, config: FinetuneConfig | None = None, *,
+                   init: str | Path | None = None, quiet: bool = False, calibrate: bool = True) -> FinetuneResult:
+    """Train a promoter track model on a promoter data folder's genome; write the best epoch's model to ``out``.
+
+    ``out`` gets config.json, model.safetensors, tokenizer.json, metrics.csv, finetune.yaml,
+    finetune.json and (unless ``calibrate`` is False) calibration.json.
+    """
+    from seqformer.io.bed import read_bed
+    from seqformer.io.genome import Genome
+    from seqformer.io.regions import parse_region
+
+    config = config or track_config()
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise InputError("already exists and is not empty; choose a new --out", path=out)
+    resolve_device(config.train.device)
+    if not isinstance(data, WindowData):
+        data = read_window_data(data)
+    ranges = track_data(data)
+    head = config.finetune
+    model = build_track_model(config, init)
+    k = model.config.k
+    try:
+        from seqformer.predict.tiles import check_tiles
+
+        check_tiles(head.tile, head.context, k)
+    except InputError as err:
+        raise InputError(str(err).replace("--tile", "finetune.tile").replace("--context", "finetune.context")) from None
+    tss = read_bed(ranges.tss, allow_empty=True)
+    log_line(f"reading training ({', '.join(ranges.train)}) and validation ({', '.join(ranges.val)}) sequence")
+    with Genome(ranges.genome) as genome:
+        train_iv = TrackIntervals.read(genome, [parse_region(r) for r in ranges.train], tss, head.tile)
+        val_iv = TrackIntervals.read(genome, [parse_region(r) for r in ranges.val], tss, head.tile)
+    if not train_iv.tss_in():
+        raise InputError(f"no TSS of the BED lies in the training ranges {', '.join(ranges.train)}", path=data.path)
+    if not val_iv.regions:
+        raise InputError(f"no validation range is as long as a {head.tile}-base tile", path=data.path)
+    sampler = TileSampler(train_iv, head.tile, radius=head.tss_radius, tss_fraction=head.tss_fraction,
+                          seed=config.train.seed)
+    task = TileTask(sampler, validation_tiles(val_iv, head.tile, head.tss_radius), model.tokenizer,
+                    batch_size=config.train.batch_size, k=k, tiles_per_epoch=head.tiles_per_epoch)
+    steps = config.train.max_steps or head.epochs * task.steps_per_epoch
+    every = min(task.steps_per_epoch, steps)
+    try:
+        run = dataclasses.replace(
+            config, optim=dataclasses.replace(config.optim, warmup_steps=int(head.warmup_fraction * steps)),
+            train=dataclasses.replace(config.train, max_steps=steps, eval_every=every, checkpoint_every=every,
+                                      keep_checkpoints=1, log_every=max(every // 4, 1), num_workers=0))
+    except ValueError as err:
+        raise InputError(str(err)) from None
+
+    history: dict[int, dict[str, float]] = {}
+    best: dict[str, Any] = {"auprc": -math.inf, "step": 0, "state": None}
+
+    def keep_best(step: int, _path: Path) -> None:
+        history[step] = dict(task.last)
+        auprc = task.last.get("val_auprc", float("nan"))
+        if best["state"] is None or (math.isfinite(auprc) and auprc > best["auprc"]):
+            best.update(auprc=auprc, step=step,
+                        state={key: v.detach().to("cpu", copy=True) for key, v in model.state_dict().items()})
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_dir_beside(out)
+    try:
+        train(model, task, run, tmp / "run", quiet=quiet, on_checkpoint=keep_best)
+        model.to("cpu").load_state_dict(best["state"])
+        model.save_pretrained(tmp / "model")
+        _write_metrics(read_metrics(tmp / "run" / METRICS_FILE), history, task.steps_per_epoch,
+                       tmp / "model" / METRICS_FILE)
+        write_run_config(config, tmp / "model" / FINETUNE_CONFIG)
+        calibration = None
+        if calibrate:
+            inputs = calibration_inputs(data.meta, data.path)
+            log_line(f"calibrating on {', '.join(inputs.regions)} ({head.false_calls_per_100kb:g} false calls per "
+                     f"100 kb): a tile scan of both strands")
+            calibration = calibrate_on(model.to(resolve_device(config.train.device)), inputs,
+                                       target=head.false_calls_per_100kb, batch_size=8 * config.train.batch_size,
+                                       label=LABEL)
+            model.to("cpu")
+            write_calibration(calibration, tmp / "model")
+        best_epoch = math.ceil(best["step"] / task.steps_per_epoch)
+        summary = {"data": str(data.path.resolve()), "task": TASK,
+                   "init": None if init is None else str(Path(init).resolve()),
+                   "train_ranges": list(ranges.train), "val_ranges": list(ranges.val),
+                   "train_tss": len(train_iv.tss_in()), "val_tiles": len(task.val),
+                   "config": config.to_dict(), "steps": steps, "steps_per_epoch": task.steps_per_epoch,
+                   "best_step": best["step"], "best_epoch": best_epoch, "validation": history[best["step"]],
+                   "model": model.config.to_dict(), "engine": {"optim": asdict(run.optim), "train": asdict(run.train)},
+                   "calibration": None if calibration is None else calibration.summary()}
+        with atomic_open(tmp / "model" / FINETUNE_RECORD, "w") as handle:
+            json.dump(summary, handle, indent=2, default=str)
+            handle.write("\n")
+        if out.exists():
+            out.rmdir()
+        os.replace(tmp / "model", out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return FinetuneResult(out, best["step"], best_epoch, history[best["step"]], steps, calibration)
