@@ -22,7 +22,15 @@ from seqformer.models import EncoderConfig, load_model
 from seqformer.models.classifier import ClassifierConfig, SequenceClassifier
 from seqformer.models.token_classifier import TokenClassifier, TokenClassifierConfig, token_to_base
 from seqformer.predict.scan import Segment, scan_genome
-from seqformer.predict.tiles import check_tiles, scan_track_region, tile_plan, track_scorer, track_segments
+from seqformer.predict.tiles import (
+    check_tiles,
+    moving_mean,
+    scan_track_region,
+    smooth_tokens,
+    tile_plan,
+    track_scorer,
+    track_segments,
+)
 from seqformer.tasks.track import encode_tiles, finetune_track, track_config, validation_tiles
 from seqformer.tokenizers import KmerTokenizer
 
@@ -243,6 +251,52 @@ def test_track_segments_equal_brute_force(genome, contigs, region, context):
     assert all(set(contig[a:b]) <= {"N"} for a, b in zip(bounds[::2], bounds[1::2]))
     assert {s.strand for s in got} == {"+", "-"} or region.chrom == "c2"
     assert stats["tiles"] == -(-len(region) // (40 - 2 * context)) and stats["max_batch"] <= 2
+
+
+def naive_mean(values: np.ndarray, valid: np.ndarray, width: int) -> np.ndarray:
+    half = width // 2
+    out = np.full(len(values), np.nan)
+    for j in range(len(values)):
+        window = [values[i] for i in range(max(0, j - half), min(len(values), j + half + 1)) if valid[i]]
+        if window:
+            out[j] = sum(window) / len(window)
+    return out
+
+
+def test_moving_mean_against_a_loop():
+    rng = np.random.default_rng(3)
+    values, valid = rng.random(23), rng.random(23) > 0.3
+    valid[5:12] = False  # a run longer than a half window: some means have no valid token
+    for width in (1, 3, 5, 31, 61):  # 31 and 61: wider than the array
+        np.testing.assert_allclose(moving_mean(values, valid, width), naive_mean(values, valid, width), rtol=1e-12)
+    assert np.isnan(moving_mean(values, valid, 3)[8])  # tokens 7..9 all invalid
+    assert [smooth_tokens(b, 4) for b in (0, 4, 12, 500, 502)] == [1, 1, 3, 125, 127]
+    with pytest.raises(InputError, match="--smooth"):
+        smooth_tokens(-1, 4)
+
+
+@pytest.mark.parametrize("region", [Region("c1", 0, 203), Region("c1", 37, 150), Region("c1", 60, 141),
+                                    Region("c2", 3, 29)])
+def test_smoothed_track_segments_equal_brute_force(genome, contigs, region):
+    """Smoothing over 3 tokens (12 bases) within tiles equals smoothing the whole contig's max over strands (the
+    strand: the larger of the strands' means), given context for the scorer's reach plus half the window."""
+    contig = contigs[region.chrom]
+    offset = region.start % K
+    seq = contig[offset:] + "N" * (-len(contig[offset:]) % K)
+    valid = np.array([set(seq[i:i + K]) != {"N"} for i in range(0, len(seq), K)])
+    plus = naive_mean(g_neighbourhood(seq), valid, 3)
+    minus = naive_mean(g_neighbourhood(reverse_complement(seq))[::-1], valid, 3)
+    kept = [j for j in range(len(plus)) if region.start <= offset + j * K < region.end and valid[j]]
+    raw_plus, raw_minus = g_neighbourhood(seq), g_neighbourhood(reverse_complement(seq))[::-1]
+    top = naive_mean(np.maximum(raw_plus, raw_minus), valid, 3)
+    expected = [Segment(offset + j * K, min(offset + j * K + K, region.end), float(top[j]), float(top[j]),
+                        "+" if plus[j] >= minus[j] else "-") for j in kept]
+    got = list(track_segments(g_scorer, genome, region, tile=40, context=(R + 1) * K, k=K, smooth=12, batch_size=2))
+    assert [(s.start, s.end) for s in got] == [(s.start, s.end) for s in expected]
+    np.testing.assert_allclose([s.value for s in got], [s.value for s in expected], rtol=1e-12)
+    clear = [abs(plus[j] - minus[j]) > 1e-9 for j in kept]  # ties in exact arithmetic may round either way
+    assert [s.strand for s, c in zip(got, clear) if c] == [s.strand for s, c in zip(expected, clear) if c]
+    assert got != list(track_segments(g_scorer, genome, region, tile=40, context=(R + 1) * K, k=K))  # it smooths
 
 
 def test_all_n_tokens_have_no_segments(genome, contigs):
@@ -566,8 +620,10 @@ def test_track_cli_errors(promoter_data, trained, tmp_path):
     line = cli_error(*scan, "--model", model_dir, "--stride", "50")
     assert "--stride applies to window models" in line
     line = cli_error(*scan, "--model", window_model, "--tile", "256")
-    assert "--tile and --context apply to track models" in line
-    assert "--tile and --context apply to track models" in cli_error(*scan, "--model", window_model, "--context", "8")
+    assert "--tile, --context and --smooth apply to track models" in line
+    for option in ("--context", "--smooth"):
+        assert "--tile, --context and --smooth apply to track models" in cli_error(*scan, "--model", window_model,
+                                                                                   option, "8")
     line = cli_error(*scan, "--model", model_dir, "--tile", "250")
     assert "must be multiples of the model's k-mer length 4" in line
     line = cli_error(*scan, "--model", model_dir, "--tile", "64", "--context", "32")

@@ -9,7 +9,9 @@ classifier (their ``.encoder``). The probabilities are what the attention kind i
 Longformer and Reformer LSH (zero outside their masks and buckets); for Performer the implicit
 attention φ(Q)φ(K)ᵀ with rows normalised, the matrix its linear attention stands for. A kind that
 has no attention matrix (Nyströmformer) raises :class:`InputError`, as does an input longer than
-:func:`extraction_limit` (maps are L x L per layer and head, so only short inputs).
+:func:`extraction_limit` (maps are L x L per layer and head, so only short inputs here; longer
+inputs, up to the model's ``max_length``, are read in chunks of query rows and kept sparse by
+:mod:`seqformer.analysis.long_attention`).
 
 Letters: token ``i`` covers the letters ``spans[i]`` (tokenizer ``token_spans``; specials cover
 none). The letter map is ``A[a, b] = mean over query tokens i covering a of
@@ -135,10 +137,11 @@ class AttentionMaps:
         return letter_attention(self.probs, self.spans, len(self.seq))
 
 
-def sequence_attention(model: nn.Module, seq: str, name: str = "", *, tss: int | None = None) -> AttentionMaps:
-    """The attention maps of one sequence (DNA for k-mer models, protein for residue models).
+def encode_sequence(model: nn.Module, seq: str, name: str = "", *,
+                    tss: int | None = None) -> tuple[str, np.ndarray, str]:
+    """(cleaned letters, token ids (L,), alphabet "dna" or "protein") of one sequence for ``model``'s tokenizer.
 
-    ``tss``: 0-based offset of a TSS in ``seq`` (DNA), kept for the figures' positions.
+    InputError for letters the alphabet does not have, or a ``tss`` offset outside a DNA sequence.
     """
     tokenizer = model.tokenizer
     alphabet = "protein" if tokenizer.type_name == "protein" else "dna"
@@ -147,7 +150,16 @@ def sequence_attention(model: nn.Module, seq: str, name: str = "", *, tss: int |
     if tss is not None and (alphabet != "dna" or not 0 <= tss < len(seq)):
         raise InputError(f"the TSS offset {tss} is not a base of this {len(seq):,}-letter {alphabet} sequence",
                          record=name or None)
-    ids = tokenizer.encode(seq, record=name or None)
+    return seq, tokenizer.encode(seq, record=name or None), alphabet
+
+
+def sequence_attention(model: nn.Module, seq: str, name: str = "", *, tss: int | None = None) -> AttentionMaps:
+    """The attention maps of one sequence (DNA for k-mer models, protein for residue models).
+
+    ``tss``: 0-based offset of a TSS in ``seq`` (DNA), kept for the figures' positions.
+    """
+    tokenizer = model.tokenizer
+    seq, ids, alphabet = encode_sequence(model, seq, name, tss=tss)
     check_extractable(model, len(ids), record=name or None)
     inputs = BatchEncoding(torch.from_numpy(ids.astype(np.int64))[None], torch.ones(1, len(ids), dtype=torch.bool))
     return AttentionMaps(name=name, seq=seq, tokens=tuple(tokenizer.id_to_token(i) for i in ids),

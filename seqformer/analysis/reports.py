@@ -12,7 +12,8 @@ from pathlib import Path
 
 from torch import nn
 
-from seqformer.analysis.attention import check_extractable, extraction_limit
+from seqformer.analysis.attention import check_extractable
+from seqformer.analysis.long_attention import max_tokens
 from seqformer.analysis.substitution import (AA_GROUPS, DEFAULT_BOOTSTRAP, DEFAULT_MATRIX,
                                              DEFAULT_MIN_HEAD_WEIGHT, DEFAULT_MIN_HEADS, DEFAULT_THRESHOLD,
                                              SubstitutionAnalysis, substitution_analysis)
@@ -52,7 +53,8 @@ def blosum_report(model: nn.Module, fasta: str | Path, out: str | Path, *, matri
     """Run :func:`~seqformer.analysis.substitution.substitution_analysis` on a FASTA file; write the report.
 
     Records are read in file order up to ``max_seqs`` and cut to their first ``max_length - 2``
-    residues (default: the extraction limit; Vig et al. cut at 512 tokens). Writes into ``out``:
+    residues (default: the model's ``max_length``; Vig et al. cut at 512 tokens; inputs above the dense
+    extraction limit are summed a chunk of query rows at a time). Writes into ``out``:
     ``summary.json``, ``attention_correlations.csv``, ``control_correlations.csv``,
     ``substitution_matrix.csv`` (the 20 x 20 matrices), ``head_shares.csv`` and ``head_enrichment.csv``
     (kept heads x 20: shares, and their log2 enrichment over ``background.csv``),
@@ -60,7 +62,7 @@ def blosum_report(model: nn.Module, fasta: str | Path, out: str | Path, *, matri
     z-score scale in physicochemical order) and ``head_enrichment.png``/``.svg``. Returns (analysis, summary).
     """
     check_extractable(model)
-    limit = extraction_limit(model)
+    limit = max_tokens(model)
     if max_length is None:
         max_length = limit
     if not 3 <= max_length <= limit:

@@ -6,7 +6,9 @@ Over a set of protein sequences (docs/attention.md says the same with the reason
 
 1. In every head, the attention α_ij of query token i to key token j, with [CLS], [SEP] and
    padding removed both as queries and as keys (the rest is not renormalised); weights α_ij ≤ θ
-   are dropped ("high-confidence" attention, θ = 0.1 by default as in Vig et al.'s code).
+   are dropped ("high-confidence" attention, θ = 0.1 by default as in Vig et al.'s code). A batch
+   above the dense extraction limit is summed a chunk of query rows at a time
+   (:func:`chunked_landing`), so long proteins (up to the model's ``max_length``) are taken whole.
 2. For head k and amino acid a, the share of its kept attention that *lands on* a, i.e. whose key
    (the attended-to residue j) is a: ``share_k(a) = Σ α_ij [res_j = a] / Σ α_ij``, both sums over
    every sequence and every kept (i, j); the denominator counts keys of any residue letter
@@ -49,8 +51,10 @@ import pandas as pd
 import torch
 from torch import nn
 
-from seqformer.analysis.attention import attention_probs, check_extractable
+from seqformer.analysis.attention import attention_probs, check_extractable, extraction_limit
+from seqformer.analysis.long_attention import stream_attention
 from seqformer.errors import InputError
+from seqformer.models.encoder import encoder_of
 from seqformer.tokenizers.base import MASK_ID
 from seqformer.tokenizers.protein import STANDARD_AMINO_ACIDS
 
@@ -119,8 +123,38 @@ def batch_landing(probs: torch.Tensor, input_ids: torch.Tensor, aa_ids: torch.Te
     pairs = residue[:, None, None, :, None] & residue[:, None, None, None, :]  # (B, 1, 1, L, L)
     kept = torch.where(pairs & (probs > threshold), probs, 0.0)  # (B, N, H, L, L)
     on_key = kept.sum(3).double()  # (B, N, H, L): kept attention landing on each key token
+    return key_landing(on_key, input_ids, aa_ids)
+
+
+def key_landing(on_key: torch.Tensor, input_ids: torch.Tensor, aa_ids: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """(landing (B, N, H, A), totals (B, N, H)) float64 from the kept attention on each key token (B, N, H, L)."""
     letter = (input_ids[..., None] == aa_ids).double()  # (B, L, A) one-hot key letters
     return torch.einsum("bnhl,bla->bnha", on_key, letter).numpy(), on_key.sum(3).numpy()
+
+
+def chunked_landing(model: nn.Module, inputs, aa_ids: torch.Tensor, thresholds: Sequence[float],
+                    tokenizer=None, chunk_size: int | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`batch_landing` of one batch for each threshold, summed a chunk of query rows at a time.
+
+    For inputs above the dense extraction limit (up to the model's ``max_length``): the attention is
+    read with :func:`~seqformer.analysis.long_attention.stream_attention`, so memory is O(B·H·c·L),
+    never (B, N, H, L, L). Equal to :func:`batch_landing` to fp32 rounding.
+    """
+    config = encoder_of(model).config
+    input_ids = inputs.input_ids
+    residue = input_ids > MASK_ID if tokenizer is None else tokenizer.is_body(input_ids)  # (B, L)
+    device = next(encoder_of(model).parameters()).device
+    residue = torch.as_tensor(residue, dtype=torch.bool).to(device)
+    on_key = torch.zeros(len(thresholds), input_ids.shape[0], config.num_layers, config.num_heads,
+                         input_ids.shape[1], dtype=torch.float64, device=device)  # (T, B, N, H, L)
+
+    def add(layer: int, start: int, rows: torch.Tensor) -> None:  # rows (B, H, c, L)
+        pairs = residue[:, None, start:start + rows.shape[2], None] & residue[:, None, None, :]  # (B, 1, c, L)
+        for index, theta in enumerate(thresholds):
+            on_key[index, :, layer] += torch.where(pairs & (rows > theta), rows, 0.0).sum(2).double()
+
+    stream_attention(model, inputs, add, chunk_size=chunk_size)
+    return [key_landing(part.cpu(), input_ids, aa_ids) for part in on_key]
 
 
 def amino_acid_attention(model: nn.Module, sequences: Sequence[str], *,
@@ -130,7 +164,9 @@ def amino_acid_attention(model: nn.Module, sequences: Sequence[str], *,
 
     Args:
         model: a protein model whose attention kind returns maps (any of them: encoder, MLM, classifier).
-        sequences: protein sequences, each short enough for :func:`check_extractable` once tokenized.
+        sequences: protein sequences, each at most the model's ``max_length`` once tokenized; a batch
+            longer than :func:`~seqformer.analysis.attention.extraction_limit` is summed a chunk of
+            query rows at a time (:func:`chunked_landing`), never as L x L maps.
         thresholds: the θ to keep weights above; one forward pass serves all of them.
         batch_size: sequences per forward pass (sorted by length, so padding stays small).
 
@@ -144,8 +180,13 @@ def amino_acid_attention(model: nn.Module, sequences: Sequence[str], *,
         raise InputError("no sequence to analyse")
     parts: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in thresholds]
     order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
+    dense_limit = extraction_limit(model)
     for start in range(0, len(order), batch_size):
         batch = tokenizer.batch_encode([sequences[i] for i in order[start:start + batch_size]])
+        if batch.input_ids.shape[1] > dense_limit:
+            for found, part in zip(parts, chunked_landing(model, batch, aa_ids, thresholds, tokenizer)):
+                found.append(part)
+            continue
         probs = torch.from_numpy(attention_probs(model, batch))  # (B, N, H, L, L) float32
         for found, theta in zip(parts, thresholds):
             found.append(batch_landing(probs, batch.input_ids, aa_ids, theta, tokenizer))

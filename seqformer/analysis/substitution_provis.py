@@ -53,11 +53,13 @@ import torch
 from torch import nn
 
 from seqformer.analysis.attention import attention_probs, check_extractable, extraction_limit
+from seqformer.analysis.long_attention import max_tokens, stream_attention
 from seqformer.analysis.substitution import (AMINO_ACIDS, DEFAULT_MATRIX, DEFAULT_MIN_HEADS, AminoAcidAttention,
                                              MatrixComparison, _amino_acid_ids, background_frequencies,
                                              check_threshold_and_heads, compare_with_matrix, substitution_matrix)
 from seqformer.device import resolve_device
 from seqformer.errors import InputError
+from seqformer.models.encoder import encoder_of
 from seqformer.tokenizers.protein import STANDARD_AMINO_ACIDS
 
 PROVIS_THRESHOLD = 0.3  # attention weights at or below this are not edges (provis's run scripts: --min-attn .3)
@@ -103,9 +105,35 @@ def count_edges(probs: torch.Tensor, input_ids: torch.Tensor, body: torch.Tensor
     body = torch.as_tensor(body, dtype=torch.bool)
     pairs = body[:, None, None, :, None] & body[:, None, None, None, :]  # (B, 1, 1, L, L)
     on_key = (pairs & (probs > threshold)).sum(3)  # (B, N, H, L): edges into each key token
+    return key_edges(on_key, input_ids, aa_ids)
+
+
+def key_edges(on_key: torch.Tensor, input_ids: torch.Tensor, aa_ids: torch.Tensor) -> EdgeCounts:
+    """Step 4 from the edges into each key token (B, N, H, L) of one batch."""
     letter = (input_ids[..., None] == aa_ids).long()  # (B, L, A) one-hot key letters
     return EdgeCounts(torch.einsum("bnhl,bla->nha", on_key, letter).numpy().astype(np.int64),
                       on_key.sum((0, 3)).numpy().astype(np.int64))
+
+
+def chunked_edges(model: nn.Module, inputs, body: torch.Tensor, aa_ids: torch.Tensor, threshold: float,
+                  chunk_size: int | None = None) -> EdgeCounts:
+    """:func:`count_edges` of one batch, counted a chunk of query rows at a time (O(B·H·c·L) memory).
+
+    For inputs above the dense extraction limit, up to the model's ``max_length``
+    (:func:`~seqformer.analysis.long_attention.stream_attention`).
+    """
+    config = encoder_of(model).config
+    batch, length = inputs.input_ids.shape
+    device = next(encoder_of(model).parameters()).device
+    body = torch.as_tensor(body, dtype=torch.bool).to(device)
+    on_key = torch.zeros(batch, config.num_layers, config.num_heads, length, dtype=torch.long, device=device)
+
+    def add(layer: int, start: int, rows: torch.Tensor) -> None:  # rows (B, H, c, L)
+        pairs = body[:, None, start:start + rows.shape[2], None] & body[:, None, None, :]  # (B, 1, c, L)
+        on_key[:, layer] += (pairs & (rows > threshold)).sum(2)
+
+    stream_attention(model, inputs, add, chunk_size=chunk_size)
+    return key_edges(on_key.cpu(), inputs.input_ids, aa_ids)
 
 
 @dataclass(frozen=True)
@@ -198,14 +226,15 @@ def provis_blosum(model: nn.Module, sequences: Sequence[str], *, threshold: floa
             there); None: where the model is.
         matrix: a Biopython substitution matrix that scores the 20 amino acids.
         max_length: tokens per sequence with [CLS] and [SEP]; longer sequences are cut to their first
-            ``max_length - 2`` residues. Default: 512 (provis) or the model's extraction limit if lower.
+            ``max_length - 2`` residues. Default: 512 (provis) or the model's ``max_length`` if lower;
+            batches above the dense extraction limit are counted a chunk of query rows at a time.
         min_head_edges: heads with fewer edges are left out (provis's ``min_total``, 100).
         min_heads: kept heads needed for r (fewer: r is None, with the reason).
         source: the file the sequences came from, named in errors.
 
     Raises:
         InputError: a model that is not a protein model or has no attention maps, θ outside
-            [0, 1), a bad matrix, ``max_length`` outside 3 to the extraction limit, no sequence, or
+            [0, 1), a bad matrix, ``max_length`` outside 3 to the model's ``max_length``, no sequence, or
             no standard amino acid in the sample.
     """
     check_threshold_and_heads(threshold, min_heads)
@@ -217,7 +246,7 @@ def provis_blosum(model: nn.Module, sequences: Sequence[str], *, threshold: floa
     if device is not None:
         model.to(resolve_device(device) if isinstance(device, str) else torch.device(device))
     check_extractable(model)
-    limit = extraction_limit(model)
+    limit = max_tokens(model)
     max_length = min(PROVIS_MAX_LENGTH, limit) if max_length is None else max_length
     if not 3 <= max_length <= limit:
         raise InputError(f"--max-length must be from 3 to the model's attention-extraction limit {limit:,}, "
@@ -245,10 +274,14 @@ def _count_all(model: nn.Module, sequences: list[str], aa_ids: torch.Tensor, thr
     """Steps 3-4 over all ``sequences``, ``batch_size`` at a time (sorted by length)."""
     tokenizer = model.tokenizer
     order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
-    total = None
+    total, dense_limit = None, extraction_limit(model)
     for start in range(0, len(order), batch_size):
         batch = tokenizer.batch_encode([sequences[i] for i in order[start:start + batch_size]])
         body = tokenizer.is_body(batch.input_ids)  # (B, L) residues: not specials, not padding
-        part = count_edges(torch.from_numpy(attention_probs(model, batch)), batch.input_ids, body, aa_ids, threshold)
+        if batch.input_ids.shape[1] > dense_limit:
+            part = chunked_edges(model, batch, body, aa_ids, threshold)
+        else:
+            part = count_edges(torch.from_numpy(attention_probs(model, batch)), batch.input_ids, body, aa_ids,
+                               threshold)
         total = part if total is None else total + part
     return total

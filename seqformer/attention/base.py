@@ -45,6 +45,24 @@ class Attention(nn.Module):
     def replay_choices(self, choices: object | None) -> None:
         """Make the following forward passes reuse ``choices`` from :meth:`last_choices` (None: choose afresh)."""
 
+    def attention_rows(
+        self,
+        q: torch.Tensor,  # (B, H, L, D)
+        k: torch.Tensor,  # (B, H, L, D)
+        key_padding_mask: torch.Tensor | None = None,  # (B, L) bool, True = real token
+        *,
+        start: int,
+        stop: int,
+    ) -> torch.Tensor:
+        """Rows ``start:stop`` of the probabilities ``forward(..., need_weights=True)`` returns: (B, H, c, L).
+
+        c = stop - start query rows against every key, built without the (B, H, L, L) tensor
+        (memory O(B·H·c·L)), so long inputs can be read a chunk of queries at a time. The rows
+        equal the full matrix's to fp32 rounding. Kinds without an attention matrix raise
+        NotImplementedError.
+        """
+        raise NotImplementedError(f"attention {type(self).__name__} has no attention matrix to read rows of")
+
     def forward(
         self,
         q: torch.Tensor,  # (B, H, L, D)
@@ -76,6 +94,32 @@ def masked_softmax_attention(
     probs = torch.where(denom > 0, weights / denom.clamp_min(1e-30), torch.zeros_like(weights))
     out = torch.einsum("bhls,bhsd->bhld", probs, v.float())
     return out.to(v.dtype), probs.to(v.dtype)
+
+
+def masked_softmax_rows(
+    q: torch.Tensor,  # (B, H, c, D): a block of query rows
+    k: torch.Tensor,  # (B, H, S, D)
+    allowed: torch.Tensor | None = None,  # broadcastable to (B, H, c, S), True = may attend
+) -> torch.Tensor:
+    """The probabilities (B, H, c, S) of :func:`masked_softmax_attention` for these query rows, in q's dtype.
+
+    The same fp32 steps as there (rows with no allowed key are zero), without the values.
+    """
+    scores = torch.einsum("bhld,bhsd->bhls", q.float(), k.float()) / q.shape[-1] ** 0.5
+    if allowed is not None:
+        scores = scores.masked_fill(~allowed, float("-inf"))
+    row_max = scores.amax(dim=-1, keepdim=True).clamp_min(torch.finfo(scores.dtype).min)
+    weights = torch.exp(scores - row_max)
+    denom = weights.sum(dim=-1, keepdim=True)
+    probs = torch.where(denom > 0, weights / denom.clamp_min(1e-30), torch.zeros_like(weights))
+    return probs.to(q.dtype)
+
+
+def check_rows(q: torch.Tensor, start: int, stop: int) -> None:
+    """ValueError unless ``start:stop`` is a non-empty block of the L query rows of q (B, H, L, D)."""
+    length = q.shape[2]
+    if not 0 <= start < stop <= length:
+        raise ValueError(f"query rows {start}:{stop} are not a non-empty block of the {length} rows")
 
 
 def check_inputs(kind: str, q: torch.Tensor, key_padding_mask: torch.Tensor | None, *, num_heads: int,

@@ -18,8 +18,10 @@ it gathers their k key blocks (index_select into a reused buffer), runs batched 
 (c, b, D) x (c, D, k·b) with a 0/-inf bias, and keeps only the log-sum-exp; backward recomputes
 the probabilities (flash-style). The g global query blocks run the same kernel over all nb key
 blocks (g·b x L). Time and memory are linear in L; nothing L x L is built unless probabilities
-are asked for (short inputs only). On CUDA the flex backend runs FlexAttention on a BlockMask
-built from the same block lists (:mod:`seqformer.attention.flex`).
+are asked for (short inputs only; :meth:`BigBirdAttention.attention_rows` gives c query rows of
+them at a time, softmax under :meth:`BigBirdAttention.token_mask_rows`, in O(c·L)). On CUDA the
+flex backend runs FlexAttention on a BlockMask built from the same block lists
+(:mod:`seqformer.attention.flex`).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import torch
 import torch.nn.functional as F
 
 from seqformer.attention import flex as flex_backend
-from seqformer.attention.base import Attention, AttentionOutput, check_inputs
+from seqformer.attention.base import Attention, AttentionOutput, check_inputs, check_rows, masked_softmax_rows
 
 BACKENDS = ("auto", "gather", "flex")
 _HALF = (torch.float16, torch.bfloat16)
@@ -270,6 +272,30 @@ class BigBirdAttention(Attention):
     def block_mask(self, num_blocks: int) -> torch.Tensor:
         """Boolean block mask (H, n, n) for a sequence of ``num_blocks`` real blocks."""
         return pattern_to_block_mask(self.block_pattern(num_blocks), self.config.num_global_blocks)
+
+    def token_mask_rows(self, lengths: tuple[int, ...], length: int, start: int, stop: int,
+                        device=None) -> torch.Tensor:
+        """Token mask (B, H, c, L) of query rows start:stop, True = may attend: the need_weights probabilities' support.
+
+        Each sequence's block mask (:meth:`block_mask` of its real blocks) expanded to tokens, over
+        its real queries and keys (``lengths``); padded rows and columns are False.
+        """
+        b = self.config.block_size
+        rows, keys = torch.arange(start, stop), torch.arange(length)
+        allowed = torch.zeros(len(lengths), self.num_heads, stop - start, length, dtype=torch.bool)
+        for i, real in enumerate(lengths):
+            blocks = self.block_mask(max(1, -(-real // b)))  # (H, n, n)
+            real_rows = rows < real
+            allowed[i, :, real_rows, :real] = blocks[:, rows[real_rows] // b][:, :, keys[:real] // b]
+        return allowed.to(device)
+
+    def attention_rows(self, q, k, key_padding_mask=None, *, start, stop) -> torch.Tensor:
+        """Rows start:stop (B, H, c, L) of the need_weights probabilities: dense softmax under the block mask."""
+        check_inputs("bigbird", q, key_padding_mask, num_heads=self.num_heads, head_dim=self.head_dim)
+        check_rows(q, start, stop)
+        allowed = self.token_mask_rows(self._lengths(q, key_padding_mask), q.shape[2], start, stop, q.device)
+        with torch.autocast(q.device.type, enabled=False):  # fp32 scores and sums under half
+            return masked_softmax_rows(q[:, :, start:stop], k, allowed)
 
     def _layout(self, lengths: tuple[int, ...], length: int, device: torch.device) -> _Layout:
         key = (lengths, length, device)

@@ -1,6 +1,7 @@
 """Dense softmax attention through ``scaled_dot_product_attention``: the reference for every kind.
 
-Axes: B batch, H heads, L tokens, D head width. Memory O(L^2) when probabilities are asked for.
+Axes: B batch, H heads, L tokens, D head width, c query rows. Memory O(L^2) when probabilities are
+asked for; :meth:`DenseAttention.attention_rows` gives them c rows at a time in O(c·L).
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from seqformer.attention.base import Attention, AttentionOutput, masked_softmax_attention
+from seqformer.attention.base import (Attention, AttentionOutput, check_rows, masked_softmax_attention,
+                                      masked_softmax_rows)
 
 
 @dataclass(frozen=True)
@@ -38,3 +40,9 @@ class DenseAttention(Attention):
             # A sequence that is all padding gives NaN rows in SDPA; make them zero.
             out = out.masked_fill(~key_padding_mask.any(dim=1)[:, None, None, None], 0.0)
         return AttentionOutput(out=out, probs=None)
+
+    def attention_rows(self, q, k, key_padding_mask=None, *, start, stop) -> torch.Tensor:
+        """Rows start:stop (B, H, c, L) of the need_weights probabilities: softmax over every real key."""
+        check_rows(q, start, stop)
+        allowed = None if key_padding_mask is None else key_padding_mask[:, None, None, :]  # (B, 1, 1, L)
+        return masked_softmax_rows(q[:, :, start:stop], k, allowed)

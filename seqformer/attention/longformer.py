@@ -17,8 +17,10 @@ into chunks of c queries; a chunk attends to its c + 2w neighbouring keys and th
 (a global key inside the window is counted once) through ``scaled_dot_product_attention`` with a
 boolean (c, S) mask per chunk shared by the heads. The G global query rows then run over all L
 keys. Memory O(L·S) per head; nothing L x L is built unless probabilities are asked for (short
-inputs only; they come from the dense reference under the same mask). Unlike the paper, global
-and window attention share the block's Q/K/V projections (no separate global projections).
+inputs only; they come from the dense reference under the same mask;
+:meth:`LongformerAttention.attention_rows` gives c query rows of them at a time under
+:func:`longformer_mask_rows`, in O(c·L)). Unlike the paper, global and window attention share the
+block's Q/K/V projections (no separate global projections).
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from seqformer.attention.base import (Attention, AttentionOutput, check_inputs, masked_softmax_attention,
-                                      require_int, working_dtype, zero_padded_queries)
+from seqformer.attention.base import (Attention, AttentionOutput, check_inputs, check_rows, masked_softmax_attention,
+                                      masked_softmax_rows, require_int, working_dtype, zero_padded_queries)
 
 MIN_CHUNK = 64  # c = max(w, MIN_CHUNK) queries per chunk: narrow windows still get wide matmuls
 
@@ -92,6 +94,22 @@ def longformer_mask(config: LongformerAttentionConfig, num_heads: int, length: i
     if key_padding_mask is not None:
         real = key_padding_mask.bool()
         allowed = allowed & real[:, None, :, None] & real[:, None, None, :]
+    return allowed
+
+
+def longformer_mask_rows(config: LongformerAttentionConfig, num_heads: int, length: int, start: int, stop: int,
+                         key_padding_mask: torch.Tensor | None = None, device=None) -> torch.Tensor:
+    """Rows start:stop (B or 1, H, c, L) of :func:`longformer_mask`, built without the L x L mask."""
+    i = torch.arange(start, stop, device=device)[:, None]
+    diff = i - torch.arange(length, device=device)[None, :]  # (c, L)
+    dilation = torch.tensor(config.head_dilations(num_heads), device=device)[:, None, None]  # (H, 1, 1)
+    allowed = (diff.abs() <= config.window * dilation) & (diff % dilation == 0)  # (H, c, L)
+    is_global = torch.zeros(length, dtype=torch.bool, device=device)
+    is_global[[p for p in config.global_tokens if p < length]] = True
+    allowed = (allowed | is_global[start:stop, None] | is_global[None, :])[None]  # (1, H, c, L)
+    if key_padding_mask is not None:
+        real = key_padding_mask.bool()
+        allowed = allowed & real[:, None, start:stop, None] & real[:, None, None, :]
     return allowed
 
 
@@ -196,6 +214,14 @@ class LongformerAttention(Attention):
                                      _global_rows(q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1),
                                                   glob, real))
         return AttentionOutput(out=zero_padded_queries(out, real).to(dtype))
+
+    def attention_rows(self, q, k, key_padding_mask=None, *, start, stop) -> torch.Tensor:
+        """Rows start:stop (B, H, c, L) of the need_weights probabilities: softmax under the rows' mask."""
+        check_inputs("longformer", q, key_padding_mask, num_heads=self.num_heads, head_dim=self.head_dim)
+        check_rows(q, start, stop)
+        allowed = longformer_mask_rows(self.config, self.num_heads, q.shape[2], start, stop, key_padding_mask,
+                                       q.device)
+        return masked_softmax_rows(q[:, :, start:stop], k, allowed)
 
 
 def _global_rows(q, k, v, glob: list[int], real: torch.Tensor | None) -> torch.Tensor:

@@ -15,6 +15,8 @@ padding never changes real outputs (performer-pytorch only zeroes V). Padded que
 Under fp16/bf16 every feature, sum and product is computed in fp32. Causal attention uses chunked
 prefix sums: per chunk of c tokens a (M, D) key-value sum, an exclusive cumulative sum over
 chunks (L/c · M · D memory) and a masked c x c product inside each chunk.
+The implicit attention φ(Q)φ(K)ᵀ (rows normalised) that ``need_weights=True`` returns as (B, H, L, L)
+is also given c query rows at a time by :meth:`PerformerAttention.attention_rows`, in O(c·L + L·M).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from seqformer.attention.base import Attention, AttentionOutput, check_inputs
+from seqformer.attention.base import Attention, AttentionOutput, check_inputs, check_rows
 
 _HALF = (torch.float16, torch.bfloat16)
 CHUNK_ELEMENTS = 1 << 19  # features per chunk of tokens (2 MiB in fp32) in the bidirectional pass
@@ -356,6 +358,26 @@ class PerformerAttention(Attention):
             scores = scores.tril()
         probs = scores / scores.sum(dim=-1, keepdim=True).clamp_min(torch.finfo(scores.dtype).tiny)
         return probs if real is None else probs.masked_fill(~real, 0.0)
+
+    def attention_rows(self, q, k, key_padding_mask=None, *, start, stop) -> torch.Tensor:
+        """Rows start:stop (B, H, c, L) of the implicit attention φ(Q_rows)φ(K)ᵀ, rows normalised, as _probs."""
+        check_inputs("performer", q, key_padding_mask, num_heads=self.num_heads, head_dim=self.head_dim)
+        check_rows(q, start, stop)
+        dtype = q.dtype
+        real = None if key_padding_mask is None else key_padding_mask.bool()[:, None, :, None]  # (B, 1, L, 1)
+        with torch.autocast(q.device.type, enabled=False):  # features, sums and products in fp32
+            work = torch.float32 if dtype in _HALF else dtype
+            weight, eps = self.scaled_projection(work), float(self.config.kernel_eps)
+            phi_q = feature_map(q[:, :, start:stop].to(work), weight, self.kernel, eps)  # (B, H, c, M)
+            phi_k = feature_map(k.to(work), weight, self.kernel, eps, real, is_query=False)  # (B, H, L, M)
+            scores = torch.matmul(phi_q, phi_k.transpose(-1, -2))  # (B, H, c, L)
+            if self.config.causal:  # key j ≤ query i, as tril() of the full matrix
+                rows = torch.arange(start, stop, device=q.device)[:, None]
+                scores = scores.masked_fill(torch.arange(q.shape[2], device=q.device)[None, :] > rows, 0.0)
+            probs = scores / scores.sum(dim=-1, keepdim=True).clamp_min(torch.finfo(scores.dtype).tiny)
+            if real is not None:
+                probs = probs.masked_fill(~real[:, :, start:stop], 0.0)
+        return probs.to(dtype)
 
 
 class PerformerSoftmaxAttention(PerformerAttention):

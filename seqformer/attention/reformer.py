@@ -19,7 +19,10 @@ query attends to itself only when P_i holds nothing else. Padded queries give ze
 The output equals dense softmax attention of q against k̂ under the mask "j ∈ P_i" (self as above)
 to fp32 rounding; with one bucket and one chunk covering the input that is full shared-QK
 attention without self. Memory O(R·L·2c) for scores and masks; probabilities (B, H, L, L) only for
-short inputs. Scores, sums and normalisers are computed in fp32 under fp16/bf16.
+short inputs. Membership in P_i needs only every position's bucket and sorted chunk per round
+(O(R·L)), so :meth:`ReformerLSHAttention.attention_rows` gives c query rows of the probabilities
+at a time, as that dense reference, in O(R·c·L). Scores, sums and normalisers are computed in
+fp32 under fp16/bf16.
 """
 
 from __future__ import annotations
@@ -29,8 +32,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from seqformer.attention.base import (Attention, AttentionOutput, check_inputs, require_int, seeded_generator,
-                                      working_dtype, zero_padded_queries)
+from seqformer.attention.base import (Attention, AttentionOutput, check_inputs, check_rows, masked_softmax_rows,
+                                      require_int, seeded_generator, working_dtype, zero_padded_queries)
 
 
 @dataclass(frozen=True)
@@ -189,6 +192,44 @@ class ReformerLSHAttention(Attention):
             dense.view(batch, heads, -1).scatter_add_(-1, rows.flatten(2), p.flatten(2))
             probs = dense[:, :, :length, :length]
         return out, probs
+
+    def attention_rows(self, q, k, key_padding_mask=None, *, start, stop) -> torch.Tensor:
+        """Rows start:stop (B, H, c, L) of the need_weights probabilities: softmax of q·k̂ over each set P_i."""
+        check_inputs("reformer-lsh", q, key_padding_mask, num_heads=self.num_heads, head_dim=self.head_dim)
+        check_rows(q, start, stop)
+        dtype = q.dtype
+        real = None if key_padding_mask is None else key_padding_mask.bool()
+        with torch.autocast(q.device.type, enabled=False):
+            work = working_dtype(dtype)
+            q, k = q.to(work), F.normalize(k.to(work), dim=-1)
+            allowed = self.attention_sets(k, real, start, stop)
+            probs = masked_softmax_rows(q[:, :, start:stop], k, allowed)
+        return probs.to(dtype)
+
+    @torch.no_grad()
+    def attention_sets(self, k, real, start: int, stop: int) -> torch.Tensor:
+        """Whether key j is in P_i (B, H, c, L) for queries i in start:stop, self as the module docstring says.
+
+        k (B, H, L, D) unit keys; real (B, L) bool or None. j is in P_i when some round puts it in
+        i's bucket and in i's sorted chunk or the one before; both real.
+        """
+        batch, heads, length, _ = k.shape
+        chunk, n = self.config.chunk_size, self.config.n_buckets
+        bucket = self.buckets(k) if self._replay_buckets is None else self._replay_buckets  # (B, H, R, L)
+        if real is not None:
+            bucket = bucket.masked_fill(~real[:, None, None, :], n)  # padding sorts last
+        position = torch.arange(length, device=k.device)
+        chunk_of = (bucket * length + position).argsort(dim=-1).argsort(dim=-1) // chunk  # (B, H, R, L)
+        member = torch.zeros(batch, heads, stop - start, length, dtype=torch.bool, device=k.device)
+        for r in range(bucket.shape[2]):
+            gap = chunk_of[:, :, r, start:stop, None] - chunk_of[:, :, r, None, :]  # (B, H, c, L)
+            member |= (bucket[:, :, r, start:stop, None] == bucket[:, :, r, None, :]) & (gap >= 0) & (gap <= 1)
+        if real is not None:
+            member &= real[:, None, start:stop, None] & real[:, None, None, :]
+        is_self = position[start:stop, None] == position[None, :]  # (c, L)
+        others = member & ~is_self
+        lonely = ~others.any(-1, keepdim=True)  # P_i holds nothing else: i attends to itself
+        return others | (member & is_self & lonely)
 
     @staticmethod
     def _round_counts(bucket, chunk_of, query_pos, key_pos, allowed, n_buckets):

@@ -60,8 +60,9 @@ def blosum(
     bootstrap: Optional[int] = typer.Option(None, "--bootstrap", min=0, help="weighted: resamples of the sequences "
                                             "for r's 95% interval (default 200; 0 = none)."),
     max_length: Optional[int] = typer.Option(None, "--max-length", help="Cut records to this many tokens "
-                                             "(default: the model's attention-extraction limit; provis: 512 or "
-                                             "that limit if lower)."),
+                                             "(default: the model's max_length; provis: 512 or max_length if "
+                                             "lower). Inputs above the dense limit are summed a chunk of "
+                                             "query rows at a time."),
     seed: int = typer.Option(0, "--seed", help="weighted: seed of the random control model's initialisation; "
                              "provis: seed of the sample (provis's own runs used 123)."),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Sequences per forward pass."),
@@ -132,8 +133,9 @@ def undefined_provis_message(summary: dict, out: Path) -> str:
 @attention_app.command("maps")
 def maps(
     model: Path = typer.Option(..., "--model", help=_MODEL_HELP),
-    out: Path = typer.Option(..., "--out", help="Folder for NAME.npz and NAME.layerI.png + .svg per sequence, "
-                             "heads.tsv and summary.json."),
+    out: Path = typer.Option(..., "--out", help="Folder for NAME.npz and NAME.layerI.png + .svg per sequence "
+                             "(NAME.layerI.distance.png + .svg for sparse maps of long inputs), heads.tsv and "
+                             "summary.json."),
     fasta: Optional[Path] = typer.Option(None, "--fasta", help="FASTA of sequences (DNA or protein, as the model)."),
     record: Optional[str] = typer.Option(None, "--record", help="The FASTA record to use (default: the first N)."),
     genome: Optional[Path] = typer.Option(None, "--genome", help="Reference genome (DNA models), with --region."),
@@ -141,21 +143,32 @@ def maps(
     tss: Optional[int] = typer.Option(None, "--tss", help="With --region: a TSS (1-based position on the region's "
                                       "contig); the figures count bp from it and mark it."),
     max_seqs: int = typer.Option(10, "--max-seqs", min=1, help="FASTA: the first N records that fit the model's "
-                                 "attention-extraction limit (longer ones are skipped and counted)."),
+                                 "attention-extraction limit, its max_length (longer ones are skipped and counted)."),
     shared_scale: bool = typer.Option(False, "--shared-scale", help="One colour scale for all heads of a figure "
                                       "(default: one per head, each with its colour bar)."),
+    top_k: int = typer.Option(32, "--top-k", help="Inputs above the dense limit (2,048 tokens or the kind's "
+                              "max_weights_length): keep each query's K heaviest keys per layer and head."),
+    all_nonzero: bool = typer.Option(False, "--all-nonzero", help="Inputs above the dense limit: keep every "
+                                     "non-zero weight instead of the top K (bigbird, longformer, reformer-lsh: "
+                                     "their masks are sparse)."),
+    chunk_size: Optional[int] = typer.Option(None, "--chunk-size", help="Inputs above the dense limit: query rows "
+                                             "read at a time (memory B·H·rows·L floats per layer; default: "
+                                             "about 4M floats)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
 ) -> None:
     """Attention of every layer and head over tokens and letters (arrays, heatmaps, per-head statistics).
 
-    FASTA records longer than the model's attention-extraction limit are skipped: one warning line
-    at the end counts them (summary.json names them); when every record is too long, exit code 2.
+    Inputs above the dense limit, up to the model's max_length, are read a chunk of query rows at a
+    time and saved sparse (top-k keys per query, exact per-head statistics, attention-by-distance
+    figures). FASTA records longer than max_length are skipped: one warning line at the end counts
+    them (summary.json names them); when every record is too long, exit code 2.
     """
     from seqformer.analysis.maps import write_attention_maps
 
     files, summary = write_attention_maps(_load(model, device), out, model_name=_model_name(model), fasta=fasta,
                                           record=record, genome=genome, region=region, tss=tss, max_seqs=max_seqs,
-                                          shared_scale=shared_scale)
+                                          shared_scale=shared_scale, top_k=top_k, all_nonzero=all_nonzero,
+                                          chunk_size=chunk_size)
     typer.echo(json.dumps({"files": [str(f) for f in files], "skipped": summary["skipped"]}))
     if summary["skipped"]:
         count = summary["skipped"]

@@ -363,3 +363,37 @@ def bench_converted(
     if json_path is not None:
         write_json(drift, speed, {"model": str(model), "source": None if source is None else str(source),
                                   "rows": rows, "seed": seed, "threads": threads, "repeats": repeats}, json_path)
+
+
+# --- bench long-attention ----------------------------------------------------------------------
+@bench_app.command("long-attention")
+def bench_long_attention(
+    lengths: str = typer.Option("1024,2048,4096,8192", help="Comma-separated input lengths L (tokens)."),
+    kinds: str = typer.Option("performer-relu,bigbird", help="Comma-separated attention kinds with maps."),
+    top_k: int = typer.Option(32, "--top-k", help="Keys kept per query by the chunked path."),
+    chunk_size: Optional[int] = typer.Option(None, "--chunk-size", help="Query rows per chunk (default: "
+                                             "automatic, H·rows·L ≤ 4M probabilities)."),
+    threads: int = typer.Option(1, help="torch threads per worker."),
+    timeout: float = typer.Option(300.0, help="Seconds allowed per (kind, length, method) worker."),
+    json_path: Path = typer.Option(None, "--json", help="Write rows, settings and machine to this JSON file."),
+) -> None:
+    """Attention maps of one long protein: chunked (top-k) extraction vs the dense need_weights path, MiB and seconds.
+
+    Peak MiB is the worker's peak RSS during the call above its RSS before it; the dense path is
+    "refused" above the kind's max_weights_length and skipped where its projected peak exceeds half
+    the available memory.
+    """
+    from seqformer.bench.long_attention import LongBenchSettings, markdown_table, results_table, run_benchmark
+    from seqformer.bench.long_attention import write_json as write_long_json
+
+    if top_k < 1 or (chunk_size is not None and chunk_size < 1) or threads < 1:
+        raise InputError(f"--top-k, --chunk-size and --threads must be at least 1, got {top_k}, {chunk_size}, "
+                         f"{threads}")
+    settings = LongBenchSettings(top_k=top_k, chunk_size=chunk_size, threads=threads, timeout=timeout)
+    log = Console(stderr=True)
+    rows = run_benchmark(_int_list(lengths, "--lengths"), [k.strip() for k in kinds.split(",") if k.strip()],
+                         settings, on_row=lambda r: log.print(f"{r.kind} L={r.length} {r.method}: {r.status}"))
+    Console().print(results_table(rows))
+    typer.echo(markdown_table(rows))
+    if json_path is not None:
+        write_long_json(rows, settings, json_path)

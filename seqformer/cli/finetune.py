@@ -55,6 +55,9 @@ def finetune(
                                        "(finetune.tile; default 4096; a multiple of k)."),
     context: Optional[int] = typer.Option(None, "--context", help="promoter-track: bases at each tile edge a "
                                           "scan reads but does not keep (finetune.context; default 512)."),
+    smooth: Optional[int] = typer.Option(None, "--smooth", min=0, help="promoter-track: bases of the moving mean "
+                                         "a scan applies before calling, saved with the model and used by its "
+                                         "calibration (finetune.smooth; default 500; 0 = none)."),
     tss_radius: Optional[int] = typer.Option(None, "--tss-radius", min=0, help="promoter-track: bases within this "
                                              "of a TSS of the strand read are positive (finetune.tss_radius; "
                                              "default 100)."),
@@ -77,7 +80,8 @@ def finetune(
     track = task == "promoter-track"
     if not track:
         check_task(task)
-        given = [name for name, value in (("--tile", tile), ("--context", context), ("--tss-radius", tss_radius),
+        given = [name for name, value in (("--tile", tile), ("--context", context), ("--smooth", smooth),
+                                          ("--tss-radius", tss_radius),
                                           ("--tiles-per-epoch", tiles_per_epoch)) if value is not None]
         if given:
             raise InputError(f"{', '.join(given)} apply to promoter-track only")
@@ -92,7 +96,7 @@ def finetune(
              "train": {"max_steps": max_steps, "batch_size": batch_size, "device": device, "seed": seed,
                        "threads": threads},
              "finetune": {"kmer": kmer, "kmer_stride": kmer_stride, "epochs": epochs, "pos_weight": pos_weight,
-                          "false_calls_per_100kb": false_calls, "tile": tile, "context": context,
+                          "false_calls_per_100kb": false_calls, "tile": tile, "context": context, "smooth": smooth,
                           "tss_radius": tss_radius, "tiles_per_epoch": tiles_per_epoch}}
     if track:
         from seqformer.tasks.track import finetune_track, track_config

@@ -40,6 +40,9 @@ def promoters(
                                     "strand (default: the model's training tile; a multiple of its k)."),
     context: int | None = typer.Option(None, "--context", min=0, help="Track models: bases at each tile edge "
                                        "read but not kept (default: the model's, 512)."),
+    smooth: int | None = typer.Option(None, "--smooth", min=0, help="Track models: bases of the moving mean "
+                                      "applied to each strand's track before calling (default: the model's, "
+                                      "which its calibration used; 0 = the raw per-token track)."),
     batch_size: int | None = typer.Option(None, "--batch-size", min=1, help="Windows (default 64) or tiles "
                                           "(default 8) per forward pass, each strand."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
@@ -74,10 +77,10 @@ def promoters(
             tile_bases = tile or classifier.config.tile
             edge = classifier.config.context if context is None else context
             step = check_tiles(tile_bases, edge, classifier.config.k)
-            options, unit = {"tile": tile_bases, "context": edge, "batch_size": batch_size or 8}, "tiles"
+            options, unit = {"tile": tile_bases, "context": edge, "smooth": smooth, "batch_size": batch_size or 8}, "tiles"
         else:
-            if tile is not None or context is not None:
-                raise InputError("--tile and --context apply to track models (finetune promoter-track); "
+            if tile is not None or context is not None or smooth is not None:
+                raise InputError("--tile, --context and --smooth apply to track models (finetune promoter-track); "
                                  f"{model} is a window model")
             window = classifier.config.window
             step = stride if stride is not None else max(1, window // 2)
@@ -85,6 +88,9 @@ def promoters(
             options, unit = {"stride": stride, "max_n_fraction": max_n, "batch_size": batch_size or 64}, "windows"
         chosen = scan_threshold(model, threshold, label=label, stride=step)
         typer.echo(chosen.message, err=True)
+        if track and smooth is not None and smooth != classifier.config.smooth and chosen.source == "calibrated":
+            typer.echo(f"note: calibrated with --smooth {classifier.config.smooth}, scanning with {smooth}, so the "
+                       f"false-call rate may differ", err=True)
         with counted_progress("scan", len(target), "bases", unit, quiet) as report:
             result = scan_genome(classifier, ref, target, out, label=label, bedgraph=bedgraph, bigwig=bigwig,
                                  narrowpeak=narrowpeak, threshold=chosen.value, **options,

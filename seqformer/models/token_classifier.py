@@ -6,7 +6,7 @@ The model reads a long tile of DNA (``tile`` bases in training; any length up to
 ``max_length`` tokens when scanning) as non-overlapping k-mers (or single bases) and gives every
 token its own logits (B, L, T): dropout then linear D → T on the encoder's last hidden state.
 Token ``j`` of the body covers bases ``[j·k, (j+1)·k)`` of the tile, so a per-token value maps back
-to bases by repeating it k times (:meth:`TokenClassifier.base_values`); the [CLS]/[SEP] framing
+to bases by repeating it k times (:func:`token_to_base`); the [CLS]/[SEP] framing
 tokens have no bases and are ignored by the loss.
 
 The loss is the mean binary cross-entropy over the real body tokens (``token_mask``), positives
@@ -39,6 +39,7 @@ class TokenClassifierConfig:
     labels: tuple[str, ...]  # T track names, in logit order, e.g. ("tss",)
     tile: int = 4096  # bases per tile the model was trained on (the scan's default tile)
     context: int = 512  # bases at each tile edge the scan reads but does not keep (its default)
+    smooth: int = 0  # bases of the moving mean a scan applies to each strand's track before calling (0 = none)
     head_dropout: float = 0.1  # dropout on each token's representation (training only)
 
     def __post_init__(self) -> None:
@@ -53,7 +54,7 @@ class TokenClassifierConfig:
             raise ValueError(f"labels must be one or more non-empty names, got {list(self.labels)}")
         if len(set(self.labels)) != len(self.labels):
             raise ValueError(f"labels must be distinct, got {list(self.labels)}")
-        for name in ("tile", "context"):
+        for name in ("tile", "context", "smooth"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name == "tile" else 0):
                 raise ValueError(f"{name} must be a {'positive' if name == 'tile' else 'non-negative'} "
@@ -91,7 +92,7 @@ class TokenClassifierConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return {"model_type": MODEL_TYPE, "encoder": self.encoder.to_dict(), "labels": list(self.labels),
-                "tile": self.tile, "context": self.context, "head_dropout": self.head_dropout}
+                "tile": self.tile, "context": self.context, "smooth": self.smooth, "head_dropout": self.head_dropout}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TokenClassifierConfig:
@@ -162,12 +163,12 @@ class TokenClassifier(PretrainedModel):
 
     @classmethod
     def from_encoder(cls, pretrained: nn.Module, labels: tuple[str, ...] | list[str], *, tile: int,
-                     context: int, head_dropout: float = 0.1) -> TokenClassifier:
+                     context: int, smooth: int = 0, head_dropout: float = 0.1) -> TokenClassifier:
         """A token classifier whose encoder (and tokenizer) come from a pretrained model; the head is new."""
         encoder = pretrained if isinstance(pretrained, SeqEncoder) else getattr(pretrained, "encoder", None)
         if not isinstance(encoder, SeqEncoder):
             raise ValueError(f"{type(pretrained).__name__} has no SeqEncoder to start from")
-        config = TokenClassifierConfig(encoder.config, tuple(labels), tile=tile, context=context,
+        config = TokenClassifierConfig(encoder.config, tuple(labels), tile=tile, context=context, smooth=smooth,
                                        head_dropout=head_dropout)
         model = cls(config, tokenizer=pretrained.tokenizer)
         model.encoder.load_state_dict(encoder.state_dict(), strict=True)

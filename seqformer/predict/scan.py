@@ -166,7 +166,7 @@ def scan_region(scorer: Scorer, genome, region: Region, window: int, out: str | 
 
 def scan_genome(model, genome, region: Region | str, out: str | Path, *, label: str = "promoter",
                 window: int | None = None, tile: int | None = None, context: int | None = None,
-                **options) -> ScanResult:
+                smooth: int | None = None, **options) -> ScanResult:
     """Scan ``region`` with a :class:`SequenceClassifier`, a track model
     (:class:`~seqformer.models.token_classifier.TokenClassifier`, scanned tile by tile through
     :mod:`seqformer.predict.tiles`) or any window scorer callable plus ``window``.
@@ -180,7 +180,8 @@ def scan_genome(model, genome, region: Region | str, out: str | Path, *, label: 
         out: the calls' BED6 path.
         label: the model output to scan for.
         window: bases per window; required for a plain scorer, else the model's.
-        tile, context: a track model's tiling in bases (window models: must be None).
+        tile, context, smooth: a track model's tiling and smoothing in bases (default: its config's;
+            window models: must be None).
         **options: ``bedgraph``, ``narrowpeak``, ``bigwig``, ``threshold``, ``batch_size``, ``on_batch``,
             and for window models ``stride`` and ``max_n_fraction``, of :func:`scan_region`.
     """
@@ -201,9 +202,10 @@ def scan_genome(model, genome, region: Region | str, out: str | Path, *, label: 
         return scan_track_region(track_scorer(model, label), genome, region, out, name=label,
                                  tile=tile or model.config.tile,
                                  context=model.config.context if context is None else context,
+                                 smooth=model.config.smooth if smooth is None else smooth,
                                  k=model.config.k, **options)
-    if tile is not None or context is not None:
-        raise InputError("--tile and --context apply to track models (seqformer finetune promoter-track); "
+    if tile is not None or context is not None or smooth is not None:
+        raise InputError("--tile, --context and --smooth apply to track models (seqformer finetune promoter-track); "
                          "this is a window model")
     if isinstance(model, nn.Module):
         scorer, window = classifier_scorer(model, label), window or model.config.window

@@ -17,6 +17,12 @@ every base is computed once per strand.
 - **Strands**: each input is read as it is (+) and reverse-complemented (-); the - strand's
   per-token values are put back in forward order. A base's score is the **max** of the two
   strands, its strand that of the max (+ on a tie), as in the window scanner.
+- **Smoothing**: the per-token max over strands is averaged over a window of ``smooth`` bases
+  (the model's ``config.smooth``; 500 in the recipe; all-N tokens left out; the strand is that of
+  the larger of the two strands' means over the same window): a
+  per-token track is spiky, and thresholding it splits one promoter into many short calls and
+  counts every flicker of background as a call. The mean is taken within the tile, so it is the
+  whole-contig mean wherever ``context`` covers half the window plus the model's reach.
 - **N**: a token whose bases are all N has no score (no track, no call there).
 - **Segments**: each token of a core becomes a :class:`~seqformer.predict.calls.Segment` of its k
   bases (the last one clipped to the core), so calls, summits, bedGraph and bigWig come out of the
@@ -89,8 +95,35 @@ def _all_n(seq: str, k: int) -> np.ndarray:
     return (arr == ord("N")).all(axis=1)
 
 
-def score_tiles(scorer: TrackScorer, seqs: Sequence[str], k: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Per-token (max over strands, strand is +) of each padded forward string; NaN where all N."""
+def smooth_tokens(smooth: int, k: int) -> int:
+    """Tokens in the moving mean of ``smooth`` bases: ``smooth / k`` rounded, made odd (1 = no smoothing)."""
+    if smooth < 0:
+        raise InputError(f"--smooth must be 0 (none) or a number of bases, got {smooth}")
+    width = max(1, round(smooth / k))
+    return width if width % 2 else width + 1
+
+
+def moving_mean(values: np.ndarray, valid: np.ndarray, width: int) -> np.ndarray:
+    """Mean of ``values`` over the ``width`` (odd) tokens centred on each token, counting only ``valid`` ones
+    (fewer near the ends); NaN where none is valid."""
+    if width <= 1:
+        return np.where(valid, values, np.nan)
+    half, n = width // 2, len(values)
+    lo, hi = np.clip(np.arange(n) - half, 0, n), np.clip(np.arange(n) + half + 1, 0, n)
+    sums = np.concatenate([[0.0], np.cumsum(np.where(valid, values, 0.0))])
+    counts = np.concatenate([[0], np.cumsum(valid)])
+    total, count = sums[hi] - sums[lo], (counts[hi] - counts[lo]).astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0.5, total / np.maximum(count, 1.0), np.nan)
+
+
+def score_tiles(scorer: TrackScorer, seqs: Sequence[str], k: int,
+                width: int = 1) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per-token (max over strands, strand is +) of each padded forward string; NaN where all N.
+
+    With ``width`` > 1 the max over strands is averaged over ``width`` tokens (:func:`moving_mean`, all-N
+    tokens left out), the track a call is made on; the strand is that of the larger mean of the two.
+    """
     rcs = [reverse_complement(s) for s in seqs]
     values = scorer(list(seqs) + rcs)
     best, plus_won = [], []
@@ -100,10 +133,11 @@ def score_tiles(scorer: TrackScorer, seqs: Sequence[str], k: int) -> tuple[list[
         if plus.shape != minus.shape or len(plus) != len(seq) // k:
             raise ValueError(f"a track scorer returned {len(plus)} and {len(minus)} values for "
                              f"{len(seq) // k} tokens")
-        value = np.maximum(plus, minus)
-        value[_all_n(seq, k)] = np.nan
+        valid = ~_all_n(seq, k)
+        value = moving_mean(np.maximum(plus, minus), valid, width)
+        value[~valid] = np.nan
         best.append(value)
-        plus_won.append(plus >= minus)
+        plus_won.append(moving_mean(plus, valid, width) >= moving_mean(minus, valid, width))
     return best, plus_won
 
 
@@ -118,7 +152,7 @@ def _segments(plan: TilePlan, values: np.ndarray, plus_won: np.ndarray, k: int) 
 
 
 def track_segments(scorer: TrackScorer, genome, region: Region, *, tile: int, context: int, k: int,
-                   batch_size: int = 8, stats: dict | None = None,
+                   smooth: int = 0, batch_size: int = 8, stats: dict | None = None,
                    on_batch: Callable[[int, int], None] | None = None) -> Iterator[Segment]:
     """Scan ``region`` tile by tile and yield its per-token :class:`Segment` s in order, streaming.
 
@@ -126,17 +160,20 @@ def track_segments(scorer: TrackScorer, genome, region: Region, *, tile: int, co
         scorer: a :data:`TrackScorer` (called with up to ``2 · batch_size`` strings: both strands).
         genome: has ``fetch(chrom, start, end)`` and ``contigs`` (lengths).
         tile, context, k: the tiling (bases); tile and context multiples of k.
+        smooth: bases of the moving mean of each strand's values (:func:`smooth_tokens`; 0 = none); exact
+            when ``context`` covers half of it plus the model's reach.
         stats: if given, updated with ``tiles`` and ``max_batch``.
         on_batch: called as ``on_batch(tiles_done, last_base_done)`` after each batch.
     """
     stats = stats if stats is not None else {}
     stats.update(tiles=0, max_batch=0)
     contig_length = dict(genome.contigs)[region.chrom]
+    width = smooth_tokens(smooth, k)
     batch: list[tuple[TilePlan, str]] = []
 
     def run() -> Iterator[Segment]:
         seqs = [seq for _, seq in batch]
-        values, plus_won = score_tiles(scorer, seqs, k)
+        values, plus_won = score_tiles(scorer, seqs, k, width)
         stats["tiles"] += len(batch)
         stats["max_batch"] = max(stats["max_batch"], len(batch))
         for (plan, _), v, p in zip(batch, values, plus_won):
@@ -174,7 +211,7 @@ def track_scorer(model, label: str | None = None, device: torch.device | str | N
 
 
 def scan_track_region(scorer: TrackScorer, genome, region: Region, out, *, tile: int, context: int, k: int,
-                      batch_size: int = 8, threshold: float = 0.5, name: str = "promoter",
+                      smooth: int = 0, batch_size: int = 8, threshold: float = 0.5, name: str = "promoter",
                       on_batch: Callable[[int, int], None] | None = None, **outputs):
     """Scan ``region`` tile by tile; the same outputs as the window scanner (:func:`~seqformer.predict.calls.scan_outputs`:
     ``bedgraph``, ``narrowpeak``, ``bigwig``). Returns a :class:`~seqformer.predict.calls.ScanResult` whose
@@ -190,7 +227,7 @@ def scan_track_region(scorer: TrackScorer, genome, region: Region, out, *, tile:
     began = time.perf_counter()
     with scan_outputs(genome, region, out, threshold=threshold, name=name, **outputs) as write:
         calls, called = write(track_segments(scorer, genome, region, tile=tile, context=context, k=k,
-                                             batch_size=batch_size, stats=stats, on_batch=on_batch))
+                                             smooth=smooth, batch_size=batch_size, stats=stats, on_batch=on_batch))
     tiles = -(-len(region) // core)
     return ScanResult(str(region), len(region), tile, core, tiles, stats["tiles"], 0, calls, called,
                       time.perf_counter() - began, stats["max_batch"], threshold)
@@ -203,11 +240,12 @@ def track_window_probs(model, genome, rows, *, label: str | None = None, batch_s
     ``rows`` has ``chrom``, ``start``, ``end`` (0-based half-open); a window of only N scores NaN.
     """
     scorer = track_scorer(model, label)
-    tile, context, k = model.config.tile, model.config.context, model.config.k
+    config = model.config
     out = np.full(len(rows), np.nan)
     for i, (chrom, start, end) in enumerate(zip(rows["chrom"], rows["start"], rows["end"])):
         values = [s.value for s in track_segments(scorer, genome, Region(str(chrom), int(start), int(end)),
-                                                  tile=tile, context=context, k=k, batch_size=batch_size)]
+                                                  tile=config.tile, context=config.context, k=config.k,
+                                                  smooth=config.smooth, batch_size=batch_size)]
         if values:
             out[i] = max(values)
     return out

@@ -175,7 +175,7 @@ def calibrate(model, genome, regions: Region | str | Sequence[Region | str], tss
         from seqformer.predict.tiles import check_tiles, track_scorer
 
         model.eval()
-        track = (track_scorer(model, label), model.config.k)
+        track = (track_scorer(model, label), model.config.k, model.config.smooth)
         window = model.config.tile
         stride = check_tiles(window, model.config.context, model.config.k)
     elif isinstance(model, nn.Module):
@@ -212,7 +212,7 @@ def calibrate(model, genome, regions: Region | str | Sequence[Region | str], tss
             from seqformer.predict.tiles import track_segments
 
             segments = list(track_segments(track[0], genome, region, tile=window, context=(window - stride) // 2,
-                                           k=track[1], batch_size=max(1, batch_size // 8),
+                                           k=track[1], smooth=track[2], batch_size=max(1, batch_size // 8),
                                            on_batch=lambda done, bases: report(done, bases, "tiles")))
         sites = _tss_positions(tss, region.chrom)
         starts = np.fromiter((s.start for s in segments), np.int64, len(segments))

@@ -55,7 +55,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "model": {"arch": "bigbird", "hidden_size": 128, "num_layers": 2, "num_heads": 4, "dropout": 0.1},
     "optim": {"lr": 1e-3},
     "train": {"batch_size": 8},
-    "finetune": {"kmer": 4, "kmer_stride": 4, "epochs": 6, "tile": 4096, "context": 512,
+    "finetune": {"kmer": 4, "kmer_stride": 4, "epochs": 8, "tile": 4096, "context": 512, "smooth": 500,
                  "tss_radius": 100, "tss_fraction": 0.5, "tiles_per_epoch": 2048},
 }
 
@@ -205,7 +205,7 @@ def build_track_model(config: FinetuneConfig, init: str | Path | None = None) ->
     try:
         if init is not None:
             model = TokenClassifier.from_encoder(load_model(init), (LABEL,), tile=head.tile, context=head.context,
-                                                 head_dropout=head.head_dropout)
+                                                 smooth=head.smooth, head_dropout=head.head_dropout)
             if model.tokenizer.num_tokens(head.tile) > model.config.encoder.max_length:
                 raise InputError(f"the pretrained encoder takes at most {model.config.encoder.max_length} tokens, "
                                  f"fewer than a {head.tile}-base tile", path=init)
@@ -222,7 +222,8 @@ def build_track_model(config: FinetuneConfig, init: str | Path | None = None) ->
             ffn_chunk_size=shape.ffn_chunk_size, max_length=max(16_384, tokenizer.num_tokens(head.tile)),
             seed=config.train.seed)
         return TokenClassifier(TokenClassifierConfig(encoder, (LABEL,), tile=head.tile, context=head.context,
-                                                     head_dropout=head.head_dropout), tokenizer=tokenizer)
+                                                     smooth=head.smooth, head_dropout=head.head_dropout),
+                               tokenizer=tokenizer)
     except ValueError as err:
         raise InputError(f"model: {err}") from None
 

@@ -124,6 +124,7 @@ class FinetuneOptions:
     false_calls_per_100kb: float = 1.0  # promoter models: calibrate the scan threshold to this false-call rate
     tile: int = 4096  # track models (promoter-track): bases per training tile
     context: int = 512  # track models: bases at each tile edge a scan reads but does not keep
+    smooth: int = 500  # track models: bases of the moving mean a scan applies before calling (0 = none)
     tss_radius: int = 100  # track models: bases within this of a TSS (same strand) are positive
     tss_fraction: float = 0.5  # track models: share of training tiles drawn around a TSS
     tiles_per_epoch: int = 4096  # track models: training tiles between validations
@@ -131,8 +132,9 @@ class FinetuneOptions:
     def __post_init__(self) -> None:
         if self.kmer < 1 or self.kmer_stride < 1 or self.epochs < 1:
             raise ValueError("finetune needs kmer >= 1, kmer_stride >= 1 and epochs >= 1")
-        if self.tile < 1 or self.context < 0 or self.tss_radius < 0 or self.tiles_per_epoch < 1:
-            raise ValueError("finetune needs tile >= 1, context >= 0, tss_radius >= 0 and tiles_per_epoch >= 1")
+        if self.tile < 1 or self.context < 0 or self.tss_radius < 0 or self.tiles_per_epoch < 1 or self.smooth < 0:
+            raise ValueError("finetune needs tile >= 1, context >= 0, smooth >= 0, tss_radius >= 0 and "
+                             "tiles_per_epoch >= 1")
         if not 0.0 <= self.tss_fraction <= 1.0:
             raise ValueError(f"finetune.tss_fraction must be in [0, 1], got {self.tss_fraction}")
         if not self.false_calls_per_100kb > 0:
