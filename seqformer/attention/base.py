@@ -85,15 +85,20 @@ def masked_softmax_attention(
     Rows with no allowed key get zero output and zero probabilities (never NaN).
     Returns (out (B, H, L, D), probs (B, H, L, S)).
     """
+    probs = _masked_probs(q, k, allowed)
+    out = torch.einsum("bhls,bhsd->bhld", probs, v.float())
+    return out.to(v.dtype), probs.to(v.dtype)
+
+
+def _masked_probs(q: torch.Tensor, k: torch.Tensor, allowed: torch.Tensor | None) -> torch.Tensor:
+    """fp32 softmax probabilities (B, H, L, S) of q·kᵀ/√D under ``allowed``; rows with no allowed key are zero."""
     scores = torch.einsum("bhld,bhsd->bhls", q.float(), k.float()) / q.shape[-1] ** 0.5
     if allowed is not None:
         scores = scores.masked_fill(~allowed, float("-inf"))
     row_max = scores.amax(dim=-1, keepdim=True).clamp_min(torch.finfo(scores.dtype).min)
     weights = torch.exp(scores - row_max)
     denom = weights.sum(dim=-1, keepdim=True)
-    probs = torch.where(denom > 0, weights / denom.clamp_min(1e-30), torch.zeros_like(weights))
-    out = torch.einsum("bhls,bhsd->bhld", probs, v.float())
-    return out.to(v.dtype), probs.to(v.dtype)
+    return torch.where(denom > 0, weights / denom.clamp_min(1e-30), torch.zeros_like(weights))
 
 
 def masked_softmax_rows(
@@ -105,14 +110,7 @@ def masked_softmax_rows(
 
     The same fp32 steps as there (rows with no allowed key are zero), without the values.
     """
-    scores = torch.einsum("bhld,bhsd->bhls", q.float(), k.float()) / q.shape[-1] ** 0.5
-    if allowed is not None:
-        scores = scores.masked_fill(~allowed, float("-inf"))
-    row_max = scores.amax(dim=-1, keepdim=True).clamp_min(torch.finfo(scores.dtype).min)
-    weights = torch.exp(scores - row_max)
-    denom = weights.sum(dim=-1, keepdim=True)
-    probs = torch.where(denom > 0, weights / denom.clamp_min(1e-30), torch.zeros_like(weights))
-    return probs.to(q.dtype)
+    return _masked_probs(q, k, allowed).to(q.dtype)
 
 
 def check_rows(q: torch.Tensor, start: int, stop: int) -> None:

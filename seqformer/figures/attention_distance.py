@@ -73,7 +73,7 @@ def plot_distance_profile(maps, layer: int, *, model: str | None = None) -> Figu
         ax.set_axisbelow(True)
         ax.set_xlabel(f"query–key distance d = |i − j| ({distance_unit(maps)})")
         ax.set_ylabel("share of attention within distance d (%)")
-        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False, title="head: mean distance",
+        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False, title="head: mean distance (tokens)",
                   title_fontsize=8)
         where = f"{model}: " if model else ""
         ax.set_title(f"{where}{maps.name}, layer {layer} ({maps.kind}, {length:,} tokens)", loc="left")

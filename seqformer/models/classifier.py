@@ -21,7 +21,6 @@ genome into windows of the same size.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seqformer.models.config import EncoderConfig
+from seqformer.models.config import EncoderConfig, HeadConfig
 from seqformer.models.encoder import INIT_STD, SeqEncoder
 from seqformer.models.pretrained import PretrainedModel
 
@@ -39,8 +38,12 @@ POOLINGS = ("mean", "cls")
 
 
 @dataclass(frozen=True)
-class ClassifierConfig:
+class ClassifierConfig(HeadConfig):
     """An encoder's config and the classification head's options."""
+
+    MODEL_TYPE = MODEL_TYPE
+    DESCRIBED = "a sequence classifier"
+    REQUIRED = ("encoder", "labels")
 
     encoder: EncoderConfig  # the encoder: vocabulary, width, layers, attention kind, tokenizer description
     labels: tuple[str, ...]  # T label names, in logit order, e.g. ("promoter",)
@@ -50,17 +53,8 @@ class ClassifierConfig:
     head_dropout: float = 0.1  # dropout on the pooled representation (training only)
 
     def __post_init__(self) -> None:
-        if isinstance(self.encoder, dict):
-            object.__setattr__(self, "encoder", EncoderConfig.from_dict(self.encoder))
-        if not isinstance(self.encoder, EncoderConfig):
-            raise ValueError(f"encoder must be an EncoderConfig, got {type(self.encoder).__name__}")
-        if isinstance(self.labels, str):
-            raise ValueError(f"labels must be a list of names, got the string {self.labels!r}")
-        object.__setattr__(self, "labels", tuple(self.labels))
-        if not self.labels or not all(isinstance(name, str) and name for name in self.labels):
-            raise ValueError(f"labels must be one or more non-empty names, got {list(self.labels)}")
-        if len(set(self.labels)) != len(self.labels):
-            raise ValueError(f"labels must be distinct, got {list(self.labels)}")
+        self._check_encoder()
+        self._check_labels()
         if self.problem_type not in PROBLEM_TYPES:
             raise ValueError(f"problem_type must be one of {PROBLEM_TYPES}, got {self.problem_type!r}")
         if self.problem_type == "single_label" and len(self.labels) < 2:
@@ -79,42 +73,11 @@ class ClassifierConfig:
         """T: the number of logits."""
         return len(self.labels)
 
-    @property
-    def vocab_size(self) -> int:
-        """The encoder's vocabulary size (what the tokenizer must match)."""
-        return self.encoder.vocab_size
-
-    @property
-    def pad_id(self) -> int:
-        """The padding id."""
-        return self.encoder.pad_id
-
-    @property
-    def tokenizer(self) -> dict[str, Any] | None:
-        """The tokenizer description the weights were trained with."""
-        return self.encoder.tokenizer
-
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict: ``model_type``, ``encoder`` (every field) and the head's options."""
         return {"model_type": MODEL_TYPE, "encoder": self.encoder.to_dict(), "labels": list(self.labels),
                 "problem_type": self.problem_type, "window": self.window, "pooling": self.pooling,
                 "head_dropout": self.head_dropout}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ClassifierConfig:
-        """Rebuild from :meth:`to_dict`; a wrong model_type or unknown keys raise ValueError."""
-        data = dict(data)
-        kind = data.pop("model_type", None)
-        if kind != MODEL_TYPE:
-            raise ValueError(f"not a sequence classifier: model_type is {kind!r}, expected {MODEL_TYPE!r}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown {cls.__name__} key(s) {unknown}; known keys are {sorted(known)}")
-        missing = [name for name in ("encoder", "labels") if name not in data]
-        if missing:
-            raise ValueError(f"a sequence-classifier config needs {missing}")
-        return cls(**data)
 
 
 @dataclass

@@ -149,3 +149,63 @@ class EncoderConfig:
             return cls(**data)
         except TypeError as err:
             raise ValueError(f"bad {cls.__name__}: {err}") from err
+
+
+class HeadConfig:
+    """What every task model's config (an ``encoder`` field plus its head's options) shares: the encoder
+    section read from a dict and checked, the tokenizer-facing properties, label checks and ``from_dict``.
+
+    Subclasses are frozen dataclasses with an ``encoder`` field and set ``MODEL_TYPE`` and ``DESCRIBED``
+    (e.g. ``"a sequence-classifier config"``).
+    """
+
+    MODEL_TYPE: str = ""
+    DESCRIBED: str = ""
+    REQUIRED: tuple[str, ...] = ("encoder",)
+
+    def _check_encoder(self) -> None:
+        if isinstance(self.encoder, dict):
+            object.__setattr__(self, "encoder", EncoderConfig.from_dict(self.encoder))
+        if not isinstance(self.encoder, EncoderConfig):
+            raise ValueError(f"encoder must be an EncoderConfig, got {type(self.encoder).__name__}")
+
+    def _check_labels(self) -> None:
+        """``labels``: one or more distinct non-empty names, stored as a tuple."""
+        if isinstance(self.labels, str):
+            raise ValueError(f"labels must be a list of names, got the string {self.labels!r}")
+        object.__setattr__(self, "labels", tuple(self.labels))
+        if not self.labels or not all(isinstance(name, str) and name for name in self.labels):
+            raise ValueError(f"labels must be one or more non-empty names, got {list(self.labels)}")
+        if len(set(self.labels)) != len(self.labels):
+            raise ValueError(f"labels must be distinct, got {list(self.labels)}")
+
+    @property
+    def vocab_size(self) -> int:
+        """The encoder's vocabulary size (what the tokenizer must match)."""
+        return self.encoder.vocab_size
+
+    @property
+    def pad_id(self) -> int:
+        """The padding id."""
+        return self.encoder.pad_id
+
+    @property
+    def tokenizer(self) -> dict[str, Any] | None:
+        """The tokenizer description the weights were trained with."""
+        return self.encoder.tokenizer
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]):
+        """Rebuild from ``to_dict``; a wrong model_type, unknown or missing keys raise ValueError."""
+        data = dict(data)
+        kind = data.pop("model_type", None)
+        if kind != cls.MODEL_TYPE:
+            raise ValueError(f"not {cls.DESCRIBED}: model_type is {kind!r}, expected {cls.MODEL_TYPE!r}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} key(s) {unknown}; known keys are {sorted(known)}")
+        missing = [name for name in cls.REQUIRED if name not in data]
+        if missing:
+            raise ValueError(f"{cls.DESCRIBED} needs {missing}")
+        return cls(**data)

@@ -13,7 +13,6 @@ k-mer vocabularies (V = 4,101 for 6-mers) the decoder would otherwise dominate t
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seqformer.models.config import EncoderConfig
+from seqformer.models.config import EncoderConfig, HeadConfig
 from seqformer.models.encoder import INIT_STD, SeqEncoder, activation
 from seqformer.models.pretrained import PretrainedModel
 
@@ -30,52 +29,22 @@ IGNORE_INDEX = -100  # the label of tokens the loss skips (torch's cross_entropy
 
 
 @dataclass(frozen=True)
-class MaskedLMConfig:
+class MaskedLMConfig(HeadConfig):
     """An encoder's config and the LM head's options."""
+
+    MODEL_TYPE = MODEL_TYPE
+    DESCRIBED = "a masked-LM config"
 
     encoder: EncoderConfig  # the encoder: vocabulary, width, layers, attention kind, tokenizer description
     tie_word_embeddings: bool = True  # decoder weight = token embedding (BERT, ESM); False = its own (V, D) weight
 
     def __post_init__(self) -> None:
-        if isinstance(self.encoder, dict):
-            object.__setattr__(self, "encoder", EncoderConfig.from_dict(self.encoder))
-        if not isinstance(self.encoder, EncoderConfig):
-            raise ValueError(f"encoder must be an EncoderConfig, got {type(self.encoder).__name__}")
-
-    @property
-    def vocab_size(self) -> int:
-        """V: the encoder's vocabulary size (what the tokenizer must match)."""
-        return self.encoder.vocab_size
-
-    @property
-    def pad_id(self) -> int:
-        """The padding id."""
-        return self.encoder.pad_id
-
-    @property
-    def tokenizer(self) -> dict[str, Any] | None:
-        """The tokenizer description the weights were trained with."""
-        return self.encoder.tokenizer
+        self._check_encoder()
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict: ``model_type``, ``encoder`` (every field) and the head's options."""
         return {"model_type": MODEL_TYPE, "encoder": self.encoder.to_dict(),
                 "tie_word_embeddings": self.tie_word_embeddings}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> MaskedLMConfig:
-        """Rebuild from :meth:`to_dict`; a wrong model_type or unknown keys raise ValueError."""
-        data = dict(data)
-        kind = data.pop("model_type", None)
-        if kind != MODEL_TYPE:
-            raise ValueError(f"not a masked-LM config: model_type is {kind!r}, expected {MODEL_TYPE!r}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown {cls.__name__} key(s) {unknown}; known keys are {sorted(known)}")
-        if "encoder" not in data:
-            raise ValueError("a masked-LM config needs an 'encoder' section")
-        return cls(**data)
 
 
 class LMHead(nn.Module):

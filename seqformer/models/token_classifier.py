@@ -15,7 +15,6 @@ weighted by ``pos_weight`` when given — a TSS track has far fewer positive tok
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from seqformer.models.config import EncoderConfig
+from seqformer.models.config import EncoderConfig, HeadConfig
 from seqformer.models.encoder import INIT_STD, SeqEncoder
 from seqformer.models.pretrained import PretrainedModel
 
@@ -32,28 +31,23 @@ MODEL_TYPE = "token-classifier"
 
 
 @dataclass(frozen=True)
-class TokenClassifierConfig:
+class TokenClassifierConfig(HeadConfig):
     """An encoder's config and the per-token head's options."""
 
+    MODEL_TYPE = MODEL_TYPE
+    DESCRIBED = "a token classifier"
+    REQUIRED = ("encoder", "labels")
+
     encoder: EncoderConfig  # vocabulary, width, layers, attention kind, tokenizer description
-    labels: tuple[str, ...]  # T track names, in logit order, e.g. ("tss",)
+    labels: tuple[str, ...]  # T track names, in logit order, e.g. ("promoter",)
     tile: int = 4096  # bases per tile the model was trained on (the scan's default tile)
     context: int = 512  # bases at each tile edge the scan reads but does not keep (its default)
-    smooth: int = 0  # bases of the moving mean a scan applies to each strand's track before calling (0 = none)
+    smooth: int = 0  # bases of the moving mean a scan applies to the track before calling (0 = none)
     head_dropout: float = 0.1  # dropout on each token's representation (training only)
 
     def __post_init__(self) -> None:
-        if isinstance(self.encoder, dict):
-            object.__setattr__(self, "encoder", EncoderConfig.from_dict(self.encoder))
-        if not isinstance(self.encoder, EncoderConfig):
-            raise ValueError(f"encoder must be an EncoderConfig, got {type(self.encoder).__name__}")
-        if isinstance(self.labels, str):
-            raise ValueError(f"labels must be a list of names, got the string {self.labels!r}")
-        object.__setattr__(self, "labels", tuple(self.labels))
-        if not self.labels or not all(isinstance(name, str) and name for name in self.labels):
-            raise ValueError(f"labels must be one or more non-empty names, got {list(self.labels)}")
-        if len(set(self.labels)) != len(self.labels):
-            raise ValueError(f"labels must be distinct, got {list(self.labels)}")
+        self._check_encoder()
+        self._check_labels()
         for name in ("tile", "context", "smooth"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name == "tile" else 0):
@@ -78,36 +72,9 @@ class TokenClassifierConfig:
         """Bases per token."""
         return int((self.encoder.tokenizer or {}).get("k", 1))
 
-    @property
-    def vocab_size(self) -> int:
-        return self.encoder.vocab_size
-
-    @property
-    def pad_id(self) -> int:
-        return self.encoder.pad_id
-
-    @property
-    def tokenizer(self) -> dict[str, Any] | None:
-        return self.encoder.tokenizer
-
     def to_dict(self) -> dict[str, Any]:
         return {"model_type": MODEL_TYPE, "encoder": self.encoder.to_dict(), "labels": list(self.labels),
                 "tile": self.tile, "context": self.context, "smooth": self.smooth, "head_dropout": self.head_dropout}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TokenClassifierConfig:
-        data = dict(data)
-        kind = data.pop("model_type", None)
-        if kind != MODEL_TYPE:
-            raise ValueError(f"not a token classifier: model_type is {kind!r}, expected {MODEL_TYPE!r}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown {cls.__name__} key(s) {unknown}; known keys are {sorted(known)}")
-        missing = [name for name in ("encoder", "labels") if name not in data]
-        if missing:
-            raise ValueError(f"a token-classifier config needs {missing}")
-        return cls(**data)
 
 
 @dataclass

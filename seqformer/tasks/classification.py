@@ -26,7 +26,7 @@ import json
 import math
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 import dataclasses
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -233,6 +233,41 @@ def finetune_classifier(data: WindowData | str | Path, out: str | Path,
     task = WindowTask(splits["train"], splits["val"], model.tokenizer, batch_size=config.train.batch_size,
                       seed=config.train.seed, rc_augment=head.rc_augment, pos_weight=weights)
     steps = config.train.max_steps or head.epochs * task.steps_per_epoch
+    calibration: list[Calibration | None] = [None]
+
+    def finish(model_dir: Path, best_step: int, run: FinetuneConfig) -> dict[str, Any]:
+        if calibrating is not None:
+            log_line(f"calibrating on {', '.join(calibrating.regions)} "  # a log line in --quiet runs too
+                     f"({head.false_calls_per_100kb:g} false calls per 100 kb): a scan of both strands")
+            calibration[0] = calibrate_on(model.to(resolve_device(config.train.device)), calibrating,
+                                          target=head.false_calls_per_100kb,
+                                          batch_size=max(config.train.batch_size, 64))
+            model.to("cpu")
+            write_calibration(calibration[0], model_dir)
+        return {"data": str(data.path.resolve()), "task": data.meta.get("task"),
+                "init": None if init is None else str(Path(init).resolve()),
+                "config": config.to_dict(), "steps": steps, "steps_per_epoch": task.steps_per_epoch,
+                "pos_weight": None if weights is None else dict(zip(data.targets, weights.tolist())),
+                "model": model.config.to_dict(), "engine": {"optim": asdict(run.optim), "train": asdict(run.train)},
+                "calibration": None if calibration[0] is None else calibration[0].summary()}
+
+    best_step, history = train_and_save(model, task, config, out, steps=steps, metric="val_auroc", quiet=quiet,
+                                        finish=finish)
+    return FinetuneResult(out, best_step, math.ceil(best_step / task.steps_per_epoch), history[best_step], steps,
+                          calibration[0])
+
+
+def train_and_save(model: nn.Module, task, config: FinetuneConfig, out: Path, *, steps: int, metric: str,
+                   quiet: bool, finish: Callable[[Path, int, FinetuneConfig], dict[str, Any]]
+                   ) -> tuple[int, dict[int, dict[str, float]]]:
+    """Train ``model`` on a fine-tuning ``task`` for ``steps`` steps, validating once per epoch, and write the
+    epoch with the best validation ``metric`` as the model folder ``out``; returns (best step, history).
+
+    The folder gets the model, metrics.csv, finetune.yaml, whatever ``finish(folder, best_step, run)`` writes
+    (e.g. calibration.json) and finetune.json: the dict ``finish`` returns plus the best step, epoch and its
+    validation. Everything is written beside ``out`` first and moved into place at the end.
+    """
+    head = config.finetune
     every = min(task.steps_per_epoch, steps)
     try:  # the engine's view: steps, validation and checkpoints once per epoch
         run = dataclasses.replace(
@@ -243,13 +278,13 @@ def finetune_classifier(data: WindowData | str | Path, out: str | Path,
         raise InputError(str(err)) from None
 
     history: dict[int, dict[str, float]] = {}
-    best: dict[str, Any] = {"auroc": -math.inf, "step": 0, "state": None}
+    best: dict[str, Any] = {"score": -math.inf, "step": 0, "state": None}
 
     def keep_best(step: int, _path: Path) -> None:
         history[step] = dict(task.last)
-        auroc = task.last.get("val_auroc", float("nan"))
-        if best["state"] is None or (math.isfinite(auroc) and auroc > best["auroc"]):
-            best.update(auroc=auroc, step=step,
+        score = task.last.get(metric, float("nan"))
+        if best["state"] is None or (math.isfinite(score) and score > best["score"]):
+            best.update(score=score, step=step,
                         state={k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()})
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -260,33 +295,19 @@ def finetune_classifier(data: WindowData | str | Path, out: str | Path,
         model.save_pretrained(tmp / "model")
         _write_metrics(read_metrics(tmp / "run" / METRICS_FILE), history, task.steps_per_epoch,
                        tmp / "model" / METRICS_FILE)
-        best_epoch = math.ceil(best["step"] / task.steps_per_epoch)
         write_run_config(config, tmp / "model" / FINETUNE_CONFIG)
-        calibration = None
-        if calibrating is not None:
-            log_line(f"calibrating on {', '.join(calibrating.regions)} "  # a log line in --quiet runs too
-                     f"({head.false_calls_per_100kb:g} false calls per 100 kb): a scan of both strands")
-            calibration = calibrate_on(model.to(resolve_device(config.train.device)), calibrating,
-                                       target=head.false_calls_per_100kb,
-                                       batch_size=max(config.train.batch_size, 64))
-            model.to("cpu")
-            write_calibration(calibration, tmp / "model")
-        summary = {"data": str(data.path.resolve()), "task": data.meta.get("task"),
-                   "init": None if init is None else str(Path(init).resolve()),
-                   "config": config.to_dict(), "steps": steps, "steps_per_epoch": task.steps_per_epoch,
-                   "best_step": best["step"], "best_epoch": best_epoch, "validation": history[best["step"]],
-                   "pos_weight": None if weights is None else dict(zip(data.targets, weights.tolist())),
-                   "model": model.config.to_dict(), "engine": {"optim": asdict(run.optim), "train": asdict(run.train)},
-                   "calibration": None if calibration is None else calibration.summary()}
+        summary = finish(tmp / "model", best["step"], run)
+        summary.update(best_step=best["step"], best_epoch=math.ceil(best["step"] / task.steps_per_epoch),
+                       validation=history[best["step"]])
         with atomic_open(tmp / "model" / FINETUNE_RECORD, "w") as handle:
             json.dump(summary, handle, indent=2, default=str)
             handle.write("\n")
         if out.exists():
-            out.rmdir()  # empty, checked above
+            out.rmdir()  # empty, checked by the caller
         os.replace(tmp / "model", out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return FinetuneResult(out, best["step"], best_epoch, history[best["step"]], steps, calibration)
+    return best["step"], history
 
 
 def _write_metrics(rows: list[dict[str, Any]], history: dict[int, dict[str, float]], steps_per_epoch: int,

@@ -18,11 +18,7 @@ validation ranges are scanned tile by tile and the threshold for the target fals
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
-import os
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -35,16 +31,13 @@ from seqformer.data.tss_track import TileSampler, TrackIntervals, subtract_range
 from seqformer.data.windows import WindowData, read_window_data
 from seqformer.device import resolve_device
 from seqformer.errors import InputError
-from seqformer.io.atomic import atomic_open, temp_dir_beside
 from seqformer.models.config import EncoderConfig
 from seqformer.models.loader import load_model
 from seqformer.models.token_classifier import TokenClassifier, TokenClassifierConfig
-from seqformer.tasks.calibration import calibrate_on, calibration_inputs, write_calibration
-from seqformer.tasks.classification import FINETUNE_CONFIG, FINETUNE_RECORD, METRICS_FILE, FinetuneResult, _write_metrics
+from seqformer.tasks.calibration import Calibration, calibrate_on, calibration_inputs, write_calibration
+from seqformer.tasks.classification import FinetuneResult, train_and_save
 from seqformer.tokenizers import KmerTokenizer
-from seqformer.training.config import FinetuneConfig, load_run_config, write_run_config
-from seqformer.training.loop import train
-from seqformer.training.metrics import read_metrics
+from seqformer.training.config import FinetuneConfig, load_run_config
 from seqformer.training.progress import log_line
 
 TASK = "promoter-track"
@@ -270,59 +263,27 @@ def finetune_track(data: WindowData | str | Path, out: str | Path, config: Finet
     task = TileTask(sampler, validation_tiles(val_iv, head.tile, head.tss_radius), model.tokenizer,
                     batch_size=config.train.batch_size, k=k, tiles_per_epoch=head.tiles_per_epoch)
     steps = config.train.max_steps or head.epochs * task.steps_per_epoch
-    every = min(task.steps_per_epoch, steps)
-    try:
-        run = dataclasses.replace(
-            config, optim=dataclasses.replace(config.optim, warmup_steps=int(head.warmup_fraction * steps)),
-            train=dataclasses.replace(config.train, max_steps=steps, eval_every=every, checkpoint_every=every,
-                                      keep_checkpoints=1, log_every=max(every // 4, 1), num_workers=0))
-    except ValueError as err:
-        raise InputError(str(err)) from None
+    calibration: list[Calibration | None] = [None]
 
-    history: dict[int, dict[str, float]] = {}
-    best: dict[str, Any] = {"auprc": -math.inf, "step": 0, "state": None}
-
-    def keep_best(step: int, _path: Path) -> None:
-        history[step] = dict(task.last)
-        auprc = task.last.get("val_auprc", float("nan"))
-        if best["state"] is None or (math.isfinite(auprc) and auprc > best["auprc"]):
-            best.update(auprc=auprc, step=step,
-                        state={key: v.detach().to("cpu", copy=True) for key, v in model.state_dict().items()})
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_dir_beside(out)
-    try:
-        train(model, task, run, tmp / "run", quiet=quiet, on_checkpoint=keep_best)
-        model.to("cpu").load_state_dict(best["state"])
-        model.save_pretrained(tmp / "model")
-        _write_metrics(read_metrics(tmp / "run" / METRICS_FILE), history, task.steps_per_epoch,
-                       tmp / "model" / METRICS_FILE)
-        write_run_config(config, tmp / "model" / FINETUNE_CONFIG)
-        calibration = None
+    def finish(model_dir: Path, best_step: int, run: FinetuneConfig) -> dict[str, Any]:
         if calibrate:
             inputs = calibration_inputs(data.meta, data.path)
             log_line(f"calibrating on {', '.join(inputs.regions)} ({head.false_calls_per_100kb:g} false calls per "
                      f"100 kb): a tile scan of both strands")
-            calibration = calibrate_on(model.to(resolve_device(config.train.device)), inputs,
-                                       target=head.false_calls_per_100kb, batch_size=8 * config.train.batch_size,
-                                       label=LABEL)
+            calibration[0] = calibrate_on(model.to(resolve_device(config.train.device)), inputs,
+                                          target=head.false_calls_per_100kb, batch_size=8 * config.train.batch_size,
+                                          label=LABEL)
             model.to("cpu")
-            write_calibration(calibration, tmp / "model")
-        best_epoch = math.ceil(best["step"] / task.steps_per_epoch)
-        summary = {"data": str(data.path.resolve()), "task": TASK,
-                   "init": None if init is None else str(Path(init).resolve()),
-                   "train_ranges": list(ranges.train), "val_ranges": list(ranges.val),
-                   "train_tss": len(train_iv.tss_in()), "val_tiles": len(task.val),
-                   "config": config.to_dict(), "steps": steps, "steps_per_epoch": task.steps_per_epoch,
-                   "best_step": best["step"], "best_epoch": best_epoch, "validation": history[best["step"]],
-                   "model": model.config.to_dict(), "engine": {"optim": asdict(run.optim), "train": asdict(run.train)},
-                   "calibration": None if calibration is None else calibration.summary()}
-        with atomic_open(tmp / "model" / FINETUNE_RECORD, "w") as handle:
-            json.dump(summary, handle, indent=2, default=str)
-            handle.write("\n")
-        if out.exists():
-            out.rmdir()
-        os.replace(tmp / "model", out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return FinetuneResult(out, best["step"], best_epoch, history[best["step"]], steps, calibration)
+            write_calibration(calibration[0], model_dir)
+        return {"data": str(data.path.resolve()), "task": TASK,
+                "init": None if init is None else str(Path(init).resolve()),
+                "train_ranges": list(ranges.train), "val_ranges": list(ranges.val),
+                "train_tss": len(train_iv.tss_in()), "val_tiles": len(task.val),
+                "config": config.to_dict(), "steps": steps, "steps_per_epoch": task.steps_per_epoch,
+                "model": model.config.to_dict(), "engine": {"optim": asdict(run.optim), "train": asdict(run.train)},
+                "calibration": None if calibration[0] is None else calibration[0].summary()}
+
+    best_step, history = train_and_save(model, task, config, out, steps=steps, metric="val_auprc", quiet=quiet,
+                                        finish=finish)
+    return FinetuneResult(out, best_step, math.ceil(best_step / task.steps_per_epoch), history[best_step], steps,
+                          calibration[0])
