@@ -27,7 +27,7 @@ from seqformer.io.regions import Region
 from seqformer.predict.scan import scan_genome
 
 
-def random_track_model(tile: int = 4096, context: int = 512, k: int = 4, hidden_size: int = 128, num_layers: int = 2,
+def random_track_model(tile: int = 16384, context: int = 2048, k: int = 4, hidden_size: int = 128, num_layers: int = 2,
                        num_heads: int = 4, ffn_size: int = 512, attention: str = "bigbird", seed: int = 0):
     """A randomly initialised promoter track model (speed does not depend on the weights)."""
     from seqformer.models import EncoderConfig

@@ -200,7 +200,7 @@ def bench_track_scan(
     region: str = typer.Option(..., "--region", help="Samtools-style region (1-based inclusive) or contig name."),
     model: Path | None = typer.Option(None, "--model", help="Track model folder (finetune promoter-track); "
                                       "default: a random one (k=4 non-overlapping, hidden 128, 2 layers, 4 heads, "
-                                      "FFN 512, BigBird, tile 4096, context 512)."),
+                                      "FFN 512, BigBird, tile 16,384, context 2,048: the promoter-track recipe)."),
     window_model: Path | None = typer.Option(None, "--window-model", help="Window classifier folder to compare "
                                              "with; default: bench scan's random one (k=6 overlapping, hidden 128, "
                                              "2 layers, window 300, stride 150)."),

@@ -52,9 +52,9 @@ def finetune(
                                        "(train.seed; default 0)."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="torch CPU threads (train.threads)."),
     tile: Optional[int] = typer.Option(None, "--tile", help="promoter-track: bases per training tile "
-                                       "(finetune.tile; default 4096; a multiple of k)."),
+                                       "(finetune.tile; default 16384; a multiple of k)."),
     context: Optional[int] = typer.Option(None, "--context", help="promoter-track: bases at each tile edge a "
-                                          "scan reads but does not keep (finetune.context; default 512)."),
+                                          "scan reads but does not keep (finetune.context; default 2048)."),
     smooth: Optional[int] = typer.Option(None, "--smooth", min=0, help="promoter-track: bases of the moving mean "
                                          "a scan applies before calling, saved with the model and used by its "
                                          "calibration (finetune.smooth; default 500; 0 = none)."),
@@ -62,7 +62,7 @@ def finetune(
                                              "of a TSS of the strand read are positive (finetune.tss_radius; "
                                              "default 100)."),
     tiles_per_epoch: Optional[int] = typer.Option(None, "--tiles-per-epoch", min=1, help="promoter-track: "
-                                                  "training tiles between validations (default 2048)."),
+                                                  "training tiles between validations (default 512)."),
     false_calls: Optional[float] = typer.Option(None, "--false-calls-per-100kb", help="Promoter models: the "
                                                 "false-call rate the scan threshold is calibrated to on the "
                                                 "validation range(s) (finetune.false_calls_per_100kb; default 1)."),

@@ -47,9 +47,9 @@ VAL_SEED = 7  # seed of the fixed validation tiles
 PRESETS: dict[str, dict[str, Any]] = {
     "model": {"arch": "bigbird", "hidden_size": 128, "num_layers": 2, "num_heads": 4, "dropout": 0.1},
     "optim": {"lr": 1e-3},
-    "train": {"batch_size": 8},
-    "finetune": {"kmer": 4, "kmer_stride": 4, "epochs": 8, "tile": 4096, "context": 512, "smooth": 500,
-                 "tss_radius": 100, "tss_fraction": 0.5, "tiles_per_epoch": 2048},
+    "train": {"batch_size": 2},
+    "finetune": {"kmer": 4, "kmer_stride": 4, "epochs": 8, "tile": 16384, "context": 2048, "smooth": 500,
+                 "tss_radius": 100, "tss_fraction": 0.5, "tiles_per_epoch": 512},
 }
 
 
