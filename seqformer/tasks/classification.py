@@ -215,12 +215,7 @@ def finetune_classifier(data: WindowData | str | Path, out: str | Path,
     A promoter model also gets calibration.json unless ``calibrate`` is False (the data folder's
     genome, TSS BED and validation ranges are checked before training starts).
     """
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise InputError("already exists and is not empty; choose a new --out", path=out)
-    resolve_device(config.train.device)
-    if not isinstance(data, WindowData):
-        data = read_window_data(data)
+    out, data = start_run(out, config, data)
     splits = load_window_splits(data, ("train", "val"))
     for name in ("train", "val"):
         check_both_classes(splits[name], name, data.targets, data.path)
@@ -255,6 +250,15 @@ def finetune_classifier(data: WindowData | str | Path, out: str | Path,
                                         finish=finish)
     return FinetuneResult(out, best_step, math.ceil(best_step / task.steps_per_epoch), history[best_step], steps,
                           calibration[0])
+
+
+def start_run(out: str | Path, config: FinetuneConfig, data: WindowData | str | Path) -> tuple[Path, WindowData]:
+    """Checks before a fine-tuning run: ``out`` new or empty, the device available; the data folder read."""
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise InputError("already exists and is not empty; choose a new --out", path=out)
+    resolve_device(config.train.device)
+    return out, data if isinstance(data, WindowData) else read_window_data(data)
 
 
 def train_and_save(model: nn.Module, task, config: FinetuneConfig, out: Path, *, steps: int, metric: str,

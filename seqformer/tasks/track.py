@@ -28,14 +28,14 @@ import torch
 from torch import nn
 
 from seqformer.data.tss_track import TileSampler, TrackIntervals, subtract_ranges
-from seqformer.data.windows import WindowData, read_window_data
+from seqformer.data.windows import WindowData
 from seqformer.device import resolve_device
 from seqformer.errors import InputError
 from seqformer.models.config import EncoderConfig
 from seqformer.models.loader import load_model
 from seqformer.models.token_classifier import TokenClassifier, TokenClassifierConfig
 from seqformer.tasks.calibration import Calibration, calibrate_on, calibration_inputs, write_calibration
-from seqformer.tasks.classification import FinetuneResult, train_and_save
+from seqformer.tasks.classification import FinetuneResult, start_run, train_and_save
 from seqformer.tokenizers import KmerTokenizer
 from seqformer.training.config import FinetuneConfig, load_run_config
 from seqformer.training.progress import log_line
@@ -233,12 +233,7 @@ def finetune_track(data: WindowData | str | Path, out: str | Path, config: Finet
     from seqformer.io.regions import parse_region
 
     config = config or track_config()
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise InputError("already exists and is not empty; choose a new --out", path=out)
-    resolve_device(config.train.device)
-    if not isinstance(data, WindowData):
-        data = read_window_data(data)
+    out, data = start_run(out, config, data)
     ranges = track_data(data)
     head = config.finetune
     model = build_track_model(config, init)
