@@ -250,7 +250,7 @@ def test_track_segments_equal_brute_force(genome, contigs, region, context):
     bounds = [region.start] + [x for s in got for x in (s.start, s.end)] + [region.end]
     assert all(set(contig[a:b]) <= {"N"} for a, b in zip(bounds[::2], bounds[1::2]))
     assert {s.strand for s in got} == {"+", "-"} or region.chrom == "c2"
-    assert stats["tiles"] == -(-len(region) // (40 - 2 * context)) and stats["max_batch"] <= 2
+    assert stats["tiles"] + stats["skipped"] == -(-len(region) // (40 - 2 * context)) and stats["max_batch"] <= 2
 
 
 def naive_mean(values: np.ndarray, valid: np.ndarray, width: int) -> np.ndarray:
@@ -297,6 +297,19 @@ def test_smoothed_track_segments_equal_brute_force(genome, contigs, region):
     clear = [abs(plus[j] - minus[j]) > 1e-9 for j in kept]  # ties in exact arithmetic may round either way
     assert [s.strand for s, c in zip(got, clear) if c] == [s.strand for s, c in zip(expected, clear) if c]
     assert got != list(track_segments(g_scorer, genome, region, tile=40, context=(R + 1) * K, k=K))  # it smooths
+
+
+def test_cores_of_only_n_are_not_run(genome, contigs):
+    calls = []
+
+    def counting(seqs):
+        calls.append(len(seqs))
+        return g_scorer(seqs)
+
+    region, stats = Region("c1", 88, 112), {}
+    got = list(track_segments(counting, genome, region, tile=24, context=R * K, k=K, batch_size=1, stats=stats))
+    assert got == brute_force(contigs["c1"], region)  # cores [88, 96), [96, 104) (all N), [104, 112)
+    assert stats["skipped"] == 1 and stats["tiles"] == 2 and calls == [2, 2]
 
 
 def test_all_n_tokens_have_no_segments(genome, contigs):

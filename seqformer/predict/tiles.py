@@ -23,7 +23,8 @@ every base is computed once per strand.
   per-token track is spiky, and thresholding it splits one promoter into many short calls and
   counts every flicker of background as a call. The mean is taken within the tile, so it is the
   whole-contig mean wherever ``context`` covers half the window plus the model's reach.
-- **N**: a token whose bases are all N has no score (no track, no call there).
+- **N**: a token whose bases are all N has no score (no track, no call there); a tile whose core is
+  all N is not run at all (it is counted as skipped).
 - **Segments**: each token of a core becomes a :class:`~seqformer.predict.calls.Segment` of its k
   bases (the last one clipped to the core), so calls, summits, bedGraph and bigWig come out of the
   same code as the window scanner's (:func:`seqformer.predict.scan.scan_region`).
@@ -162,11 +163,12 @@ def track_segments(scorer: TrackScorer, genome, region: Region, *, tile: int, co
         tile, context, k: the tiling (bases); tile and context multiples of k.
         smooth: bases of the moving mean of each strand's values (:func:`smooth_tokens`; 0 = none); exact
             when ``context`` covers half of it plus the model's reach.
-        stats: if given, updated with ``tiles`` and ``max_batch``.
+        stats: if given, updated with ``tiles`` (scored), ``skipped`` (cores of only N: no score, not run)
+            and ``max_batch``.
         on_batch: called as ``on_batch(tiles_done, last_base_done)`` after each batch.
     """
     stats = stats if stats is not None else {}
-    stats.update(tiles=0, max_batch=0)
+    stats.update(tiles=0, skipped=0, max_batch=0)
     contig_length = dict(genome.contigs)[region.chrom]
     width = smooth_tokens(smooth, k)
     batch: list[tuple[TilePlan, str]] = []
@@ -184,6 +186,10 @@ def track_segments(scorer: TrackScorer, genome, region: Region, *, tile: int, co
 
     for plan in tile_plan(region, contig_length, tile, context, k):
         seq = _pad(genome.fetch(plan.chrom, plan.in_start, plan.in_end).upper(), k)
+        first = plan.core_start - plan.in_start
+        if seq.count("N", first, first + plan.core_end - plan.core_start) == plan.core_end - plan.core_start:
+            stats["skipped"] += 1  # every token of the core is all N: it would get no score
+            continue
         if batch and (len(batch) >= batch_size or len(seq) != len(batch[0][1])):
             yield from run()
         batch.append((plan, seq))
@@ -229,7 +235,7 @@ def scan_track_region(scorer: TrackScorer, genome, region: Region, out, *, tile:
         calls, called = write(track_segments(scorer, genome, region, tile=tile, context=context, k=k,
                                              smooth=smooth, batch_size=batch_size, stats=stats, on_batch=on_batch))
     tiles = -(-len(region) // core)
-    return ScanResult(str(region), len(region), tile, core, tiles, stats["tiles"], 0, calls, called,
+    return ScanResult(str(region), len(region), tile, core, tiles, stats["tiles"], stats["skipped"], calls, called,
                       time.perf_counter() - began, stats["max_batch"], threshold)
 
 
