@@ -14,7 +14,8 @@ import torch
 from helpers import cli_error, cli_ok, runner
 
 from seqformer.cli import app
-from seqformer.data.tss_track import TileSampler, TrackIntervals, subtract_ranges, tss_sites, tss_targets
+from seqformer.data.tss_track import TileSampler, TrackIntervals, tss_sites, tss_targets
+from seqformer.io.regions import subtract_ranges
 from seqformer.errors import InputError
 from seqformer.io import Genome, read_bed, reverse_complement
 from seqformer.io.regions import Region

@@ -21,7 +21,7 @@ import numpy as np
 
 from seqformer.errors import InputError
 from seqformer.io.genome import Genome
-from seqformer.io.regions import Region
+from seqformer.io.regions import Region, subtract_ranges
 
 MAX_DRAWS = 200  # fresh draws allowed for one window before the corpus is declared mostly N
 
@@ -38,19 +38,9 @@ class Stretch:
 
 
 def subtract(stretch: Stretch, holes: list[Stretch]) -> list[Stretch]:
-    """The parts of ``stretch`` outside every interval of ``holes``."""
-    pieces = [stretch.region]
-    for hole in holes:
-        if hole.genome != stretch.genome or hole.region.chrom != stretch.region.chrom:
-            continue
-        kept = []
-        for piece in pieces:
-            if piece.start < hole.region.start:
-                kept.append(Region(piece.chrom, piece.start, min(piece.end, hole.region.start)))
-            if piece.end > hole.region.end:
-                kept.append(Region(piece.chrom, max(piece.start, hole.region.end), piece.end))
-        pieces = kept
-    return [Stretch(stretch.genome, piece) for piece in pieces if len(piece)]
+    """The parts of ``stretch`` outside every interval of ``holes`` (:func:`~seqformer.io.regions.subtract_ranges`)."""
+    own = [hole.region for hole in holes if hole.genome == stretch.genome]
+    return [Stretch(stretch.genome, piece) for piece in subtract_ranges(stretch.region, own)]
 
 
 def n_fraction(seq: str) -> float:

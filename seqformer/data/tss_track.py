@@ -38,9 +38,8 @@ def tss_sites(tss: pd.DataFrame, chrom: str) -> dict[str, np.ndarray]:
     """Sorted 0-based TSS positions of ``chrom`` per strand (``+``/``-``); a BED without strands counts as ``+``."""
     rows = tss.loc[tss["chrom"] == chrom]
     strands = rows["strand"].astype(str) if "strand" in rows else pd.Series(["+"] * len(rows), index=rows.index)
-    starts = rows["start"].to_numpy(np.int64)
-    return {s: np.sort(starts[(strands == s).to_numpy()]) if s == "-" else
-            np.sort(starts[(strands != "-").to_numpy()]) for s in ("+", "-")}
+    starts, minus = rows["start"].to_numpy(np.int64), (strands == "-").to_numpy()
+    return {"+": np.sort(starts[~minus]), "-": np.sort(starts[minus])}
 
 
 def tss_targets(sites: dict[str, np.ndarray], start: int, end: int, strand: str = "+",
@@ -56,20 +55,6 @@ def tss_targets(sites: dict[str, np.ndarray], start: int, end: int, strand: str 
     for p in near:
         out[max(p - radius, start) - start:min(p + radius + 1, end) - start] = 1.0
     return out[::-1].copy() if strand == "-" else out
-
-
-def subtract_ranges(region: Region, holes: Sequence[Region]) -> list[Region]:
-    """``region`` minus ``holes`` (on its contig), as sorted non-empty regions."""
-    pieces, cursor = [], region.start
-    for hole in sorted((h for h in holes if h.chrom == region.chrom), key=lambda h: h.start):
-        if hole.end <= cursor or hole.start >= region.end:
-            continue
-        if hole.start > cursor:
-            pieces.append(Region(region.chrom, cursor, hole.start))
-        cursor = max(cursor, hole.end)
-    if cursor < region.end:
-        pieces.append(Region(region.chrom, cursor, region.end))
-    return pieces
 
 
 @dataclass

@@ -13,7 +13,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from seqformer.errors import InputError
 
@@ -121,3 +121,17 @@ def check_strand(strand: str) -> str:
     if strand not in ("+", "-"):
         raise InputError(f"strand must be '+' or '-', got {strand!r}")
     return strand
+
+
+def subtract_ranges(region: Region, holes: Sequence[Region]) -> list[Region]:
+    """``region`` minus ``holes`` (those on its contig), as sorted non-empty regions."""
+    pieces, cursor = [], region.start
+    for hole in sorted((h for h in holes if h.chrom == region.chrom), key=lambda h: h.start):
+        if hole.end <= cursor or hole.start >= region.end:
+            continue
+        if hole.start > cursor:
+            pieces.append(Region(region.chrom, cursor, hole.start))
+        cursor = max(cursor, hole.end)
+    if cursor < region.end:
+        pieces.append(Region(region.chrom, cursor, region.end))
+    return pieces

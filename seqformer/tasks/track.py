@@ -27,7 +27,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from seqformer.data.tss_track import TileSampler, TrackIntervals, subtract_ranges
+from seqformer.data.tss_track import TileSampler, TrackIntervals
+from seqformer.io.regions import subtract_ranges
 from seqformer.data.windows import WindowData
 from seqformer.device import resolve_device
 from seqformer.errors import InputError
@@ -185,10 +186,10 @@ def track_data(data: WindowData) -> TrackData:
 
 def validation_tiles(intervals: TrackIntervals, tile: int, radius: int) -> list[tuple[str, np.ndarray]]:
     """One tile around each validation TSS and as many anywhere (fixed seed), as (bases as read, targets)."""
-    n = max(len(intervals.tss_in()), 1)
     sampler = TileSampler(intervals, tile, radius=radius, tss_fraction=1.0, seed=VAL_SEED)
     anywhere = TileSampler(intervals, tile, radius=radius, tss_fraction=0.0, seed=VAL_SEED + 1)
-    return [sampler.draw(i)[:2] for i in range(len(intervals.tss_in()))] + [anywhere.draw(i)[:2] for i in range(n)]
+    n = len(sampler.tss)
+    return [sampler.draw(i)[:2] for i in range(n)] + [anywhere.draw(i)[:2] for i in range(max(n, 1))]
 
 
 def build_track_model(config: FinetuneConfig, init: str | Path | None = None) -> TokenClassifier:
@@ -273,7 +274,7 @@ def finetune_track(data: WindowData | str | Path, out: str | Path, config: Finet
         return {"data": str(data.path.resolve()), "task": TASK,
                 "init": None if init is None else str(Path(init).resolve()),
                 "train_ranges": list(ranges.train), "val_ranges": list(ranges.val),
-                "train_tss": len(train_iv.tss_in()), "val_tiles": len(task.val),
+                "train_tss": len(sampler.tss), "val_tiles": len(task.val),
                 "config": config.to_dict(), "steps": steps, "steps_per_epoch": task.steps_per_epoch,
                 "model": model.config.to_dict(), "engine": {"optim": asdict(run.optim), "train": asdict(run.train)},
                 "calibration": None if calibration[0] is None else calibration[0].summary()}
