@@ -4,7 +4,7 @@ Coordinates are 0-based, half-open (region options are samtools style, 1-based, 
 
 - Windows of ``window`` bases are tiled every ``stride`` bases over either an indexed genome's
   regions (``regions`` given) or each record of a FASTA of pre-cut sequences whose headers carry
-  coordinates (:mod:`data_prep.precut`; minus-strand records are read reverse-complemented, so every
+  coordinates (:mod:`seqformer.io.precut`; minus-strand records are read reverse-complemented, so every
   window is on the genome's forward strand). A window found twice (overlapping records) is kept once.
 - Target ``t`` of a window is 1 when at least ``min_overlap`` bases of its central ``bin`` bases lie
   in a peak of file ``t`` (peaks are merged first); target names are the file names without
@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from seqformer.data.peaks import PeakCoverage
 from seqformer.data.windows import SPLITS, check_new_data_folder, target_counts, write_window_data
 from seqformer.errors import InputError
 from seqformer.io import Region, parse_region, read_bed
@@ -78,40 +79,6 @@ class ChromatinDataset:
 def target_name(path: str | Path) -> str:
     """A target's name from its file: the file name without .gz and .bed/.narrowPeak/.broadPeak/.fa/.fasta."""
     return re.sub(r"(\.(narrowPeak|broadPeak|bed|fa|fasta|fna))?(\.gz)?$", "", Path(path).name)
-
-
-class PeakCoverage:
-    """Bases of any interval covered by the merged peaks of one file, per contig."""
-
-    def __init__(self, peaks: pd.DataFrame) -> None:
-        self.by_chrom: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
-        for chrom, rows in peaks.groupby("chrom", sort=False):
-            starts, ends = _merge(rows["start"].to_numpy(np.int64), rows["end"].to_numpy(np.int64))
-            before = np.concatenate([[0], np.cumsum(ends - starts)[:-1]])  # covered bases before interval i
-            self.by_chrom[str(chrom)] = (starts, ends, before)
-
-    def _covered_below(self, chrom: str, x: np.ndarray) -> np.ndarray:
-        """Covered bases in [0, x) for each x."""
-        if chrom not in self.by_chrom:
-            return np.zeros(len(x), dtype=np.int64)
-        starts, ends, before = self.by_chrom[chrom]
-        i = np.searchsorted(starts, x, side="right") - 1
-        safe = np.maximum(i, 0)
-        inside = np.clip(np.minimum(x, ends[safe]) - starts[safe], 0, None)
-        return np.where(i >= 0, before[safe] + inside, 0)
-
-    def covered(self, chrom: str, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-        """(N,) covered bases of each interval [starts, ends) on ``chrom``."""
-        return self._covered_below(chrom, ends) - self._covered_below(chrom, starts)
-
-
-def _merge(starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted, merged (overlapping or touching) intervals."""
-    order = np.argsort(starts, kind="stable")
-    starts, ends = starts[order], ends[order]
-    reach = np.maximum.accumulate(ends)
-    new = np.concatenate([[True], starts[1:] > reach[:-1]])
-    return starts[new], np.maximum.reduceat(ends, np.flatnonzero(new)) if len(starts) else ends[:0]
 
 
 def read_peak_files(paths: Sequence[str | Path]) -> tuple[tuple[str, ...], list[pd.DataFrame]]:
@@ -165,7 +132,7 @@ def assign_splits(chroms: np.ndarray, starts: np.ndarray, ends: np.ndarray, val:
 
 def _precut_windows(path: Path, params: ChromatinDataParams, dropped: dict[str, int]) -> tuple[pd.DataFrame, dict]:
     """Candidate windows of every pre-cut record (forward strand), their N share, and the contigs seen."""
-    from data_prep.precut import read_precut
+    from seqformer.io.precut import read_precut
     from seqformer.predict.windows import window_starts
 
     records, coords = read_precut(path, params.coords)

@@ -3,7 +3,7 @@
 Coordinates are 0-based, half-open (region options are samtools style, 1-based, inclusive).
 
 - Positives: the records of a FASTA of peak sequences whose headers carry their coordinates
-  (:mod:`data_prep.precut`), centre-cropped to ``window`` bases (default: the most common record
+  (:mod:`seqformer.io.precut`), centre-cropped to ``window`` bases (default: the most common record
   length; shorter records are dropped and counted). One target, named after the file or ``name``.
 - Background, one of:
   - ``gc-matched``: windows of the same width cut from an indexed genome at random, at least
@@ -87,7 +87,7 @@ class TFBindingDataset:
 
 def _positives(peaks_path: Path, params: TFBindingDataParams, dropped: dict[str, int]):
     """The peak windows (centre-cropped), the window width and the header convention."""
-    from data_prep.precut import read_precut
+    from seqformer.io.precut import read_precut
 
     records, coords = read_precut(peaks_path, params.coords)
     window = params.window or Counter(len(r.seq) for r in records).most_common(1)[0][0]

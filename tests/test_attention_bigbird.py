@@ -150,6 +150,25 @@ def test_gradients_match_dense_reference():
         torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
 
 
+def test_whole_blocks_skip_the_bias_and_still_match_dense(monkeypatch):
+    # lengths that fill whole blocks: interior query blocks have no -inf in their bias, so their
+    # chunks skip adding it; edge blocks (clipped windows) still add it. Both against dense, with grads.
+    monkeypatch.setattr(bigbird, "CHUNK_ELEMENTS", 4 * 7 * 4)  # one query block per chunk
+    module = make(block_size=4, num_random_blocks=2)
+    q, k, v = inputs(2, 2, 48, 8, grad=True)
+    layout = module._layout((48, 48), 48, q.device)
+    masked = layout.sparse_bias.ne(0).any(-1).view(-1)
+    assert masked.any() and not masked.all()  # both paths run
+    weights = torch.randn(2, 2, 48, 8)
+    out = module(q, k, v).out
+    expected, _ = masked_softmax_attention(q, k, v, token_mask(module, [48, 48], 48))
+    torch.testing.assert_close(out, expected, atol=1e-5, rtol=0)
+    grads = torch.autograd.grad((out * weights).sum(), (q, k, v))
+    expected_grads = torch.autograd.grad((expected * weights).sum(), (q, k, v))
+    for got, want in zip(grads, expected_grads):
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=0)
+
+
 def test_gradcheck_float64(monkeypatch):
     monkeypatch.setattr(bigbird, "CHUNK_ELEMENTS", 40)
     module = make(heads=1, dim=3, block_size=2, num_random_blocks=1)

@@ -24,7 +24,8 @@ def fasta(tmp_path_factory):
 
 
 def test_run_track_scan_benchmark(fasta):
-    track = random_track_model(tile=1024, context=128, hidden_size=16, num_heads=2, ffn_size=32, attention="dense")
+    track = random_track_model(finetune={"kmer": 4, "kmer_stride": 4, "tile": 1024, "context": 128},
+                               model={"hidden_size": 16, "num_heads": 2, "ffn_size": 32, "arch": "dense"})
     window = random_classifier(window=300, k=3, hidden_size=16, num_heads=2, ffn_size=32)
     with Genome(fasta) as genome:
         region = Region("c1", 100, 5100)

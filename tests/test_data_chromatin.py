@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from data_prep.chromatin import ChromatinDataParams, PeakCoverage, build_chromatin_dataset, target_name
-from data_prep.precut import read_precut
+from seqformer.io.precut import read_precut
 from seqformer.data.windows import load_window_splits, read_window_data
 from seqformer.errors import InputError
 from seqformer.io import reverse_complement

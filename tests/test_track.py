@@ -524,7 +524,7 @@ def test_loss_masks_framing_tokens_by_hand(track_model):
         weighted, rel=1e-6)
     # through forward: labels and token_mask from encode_tiles (a token's target = max of its k bases)
     batch = encode_tiles(track_model.tokenizer, ["ACGTAC", "GGTTAA"],
-                         [labels("010000"), labels("000011")], TK)
+                         [labels("010000"), labels("000011")])
     assert batch.labels[..., 0].tolist() == [[0, 1, 0, 0, 0], [0, 0, 0, 1, 0]]
     assert batch.token_mask.tolist() == [[False, True, True, True, False]] * 2
     with torch.no_grad():
@@ -657,7 +657,10 @@ def test_track_cli_errors(promoter_data, trained, tmp_path):
     assert "--tss-radius apply to promoter-track only" in line
     line = cli_error("finetune", "promoter", "--data", data, "--out", tmp_path / "m4", "--tile", "256",
                      "--tiles-per-epoch", "8", "--device", "cpu", "--quiet")
-    assert "--tile, --tiles-per-epoch apply to promoter-track only" in line
+    assert "--tiles-per-epoch apply to promoter-track only" in line
+    line = cli_error("finetune", "promoter", "--data", data, "--out", tmp_path / "m4", "--tile", "256",
+                     "--device", "cpu", "--quiet")
+    assert "--tile applies to promoter-track and chromatin-track only" in line
     assert not any((tmp_path / name).exists() for name in ("m1", "m2", "m3", "m4"))
 
 

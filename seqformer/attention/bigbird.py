@@ -15,7 +15,8 @@ head), so appending padding never changes real outputs; padded queries give zero
 dense attention under the same token mask (:func:`masked_softmax_attention`) to fp32 rounding.
 The gather backend works on the flat block view (N = B·H·nb, b, D): for a chunk of query blocks
 it gathers their k key blocks (index_select into a reused buffer), runs batched matmuls
-(c, b, D) x (c, D, k·b) with a 0/-inf bias, and keeps only the log-sum-exp; backward recomputes
+(c, b, D) x (c, D, k·b) with a 0/-inf bias (added only to chunks that hold a -inf: interior blocks
+of an input that fills whole blocks hold none), and keeps only the log-sum-exp; backward recomputes
 the probabilities (flash-style). The g global query blocks run the same kernel over all nb key
 blocks (g·b x L). Time and memory are linear in L; nothing L x L is built unless probabilities
 are asked for (short inputs only; :meth:`BigBirdAttention.attention_rows` gives c query rows of
@@ -78,11 +79,18 @@ def _chunk_rows(block: int, keys: int) -> int:
     return max(1, CHUNK_ELEMENTS // (block * keys))
 
 
-def _chunk_scores(q, k, index, bias, key_buffer, score_buffer):
-    """Scaled masked scores (c, b, k·b) of query blocks q (c, b, D) over their gathered key blocks."""
+def _chunk_scores(q, k, index, bias, key_buffer, score_buffer, masked: torch.Tensor):
+    """Scaled masked scores (c, b, k·b) of query blocks q (c, b, D) over their gathered key blocks.
+
+    ``masked`` (c,) bool: rows whose bias has a -inf. The bias is added only when one of them does
+    (inputs that fill whole blocks have none), sparing a pass over the scores; q is scaled before the
+    product (c·b·D values rather than c·b·k·b).
+    """
     rows, _block, dim = q.shape
     keys = torch.index_select(k, 0, index.view(-1), out=key_buffer[: index.numel()]).view(rows, -1, dim)
-    scores = torch.baddbmm(bias, q, keys.transpose(1, 2), alpha=dim ** -0.5, out=score_buffer[:rows])
+    scores = torch.bmm(q * dim ** -0.5, keys.transpose(1, 2), out=score_buffer[:rows])
+    if bool(masked.any()):
+        scores.add_(bias)
     return scores, keys
 
 
@@ -104,9 +112,10 @@ class _BlockSparseAttention(torch.autograd.Function):
         score_buffer = q.new_empty(step, block, index.shape[1] * block)
         out = torch.empty_like(q)
         lse = q.new_empty(rows, block, 1)
+        masked = bias.ne(0).any(-1).view(-1)  # (N,) rows with a -inf in their bias
         for start in range(0, rows, step):
             part = slice(start, start + step)
-            scores, _ = _chunk_scores(q[part], k, index[part], bias[part], key_buffer, score_buffer)
+            scores, _ = _chunk_scores(q[part], k, index[part], bias[part], key_buffer, score_buffer, masked[part])
             row_max = scores.amax(dim=-1, keepdim=True)
             probs = scores.sub_(row_max).exp_()  # unnormalised
             total = probs.sum(dim=-1, keepdim=True)
@@ -131,10 +140,11 @@ class _BlockSparseAttention(torch.autograd.Function):
         grad_score_buffer = torch.empty_like(score_buffer)
         grad_q = torch.empty_like(q)
         grad_k, grad_v = torch.zeros_like(k), torch.zeros_like(v)
+        masked = bias.ne(0).any(-1).view(-1)
         for start in range(0, rows, step):
             part = slice(start, start + step)
             flat = index[part].reshape(-1)
-            scores, keys = _chunk_scores(q[part], k, index[part], bias[part], key_buffer, score_buffer)
+            scores, keys = _chunk_scores(q[part], k, index[part], bias[part], key_buffer, score_buffer, masked[part])
             probs = scores.sub_(lse[part]).exp_()  # (c, b, k·b)
             count = probs.shape[0]
             values = torch.index_select(v, 0, flat, out=value_buffer[: flat.numel()]).view(count, -1, dim)

@@ -27,20 +27,14 @@ from seqformer.io.regions import Region
 from seqformer.predict.scan import scan_genome
 
 
-def random_track_model(tile: int = 16384, context: int = 2048, k: int = 4, hidden_size: int = 128, num_layers: int = 2,
-                       num_heads: int = 4, ffn_size: int = 512, attention: str = "bigbird", seed: int = 0):
-    """A randomly initialised promoter track model (speed does not depend on the weights)."""
-    from seqformer.models import EncoderConfig
-    from seqformer.models.token_classifier import TokenClassifier, TokenClassifierConfig
-    from seqformer.tokenizers import KmerTokenizer
+def random_track_model(seed: int = 0, **overrides: dict[str, Any]):
+    """A randomly initialised promoter track model of the recipe's shape (:data:`seqformer.tasks.track.PRESETS`;
+    speed does not depend on the weights). ``overrides``: config sections, e.g.
+    ``finetune={"tile": 1024}, model={"arch": "dense"}``."""
+    from seqformer.tasks.track import build_track_model, track_config
 
-    torch.manual_seed(seed)
-    tok = KmerTokenizer(k, k)
-    encoder = EncoderConfig.for_tokenizer(tok, hidden_size=hidden_size, num_layers=num_layers, num_heads=num_heads,
-                                          ffn_size=ffn_size, attention=attention,
-                                          max_length=max(16_384, tok.num_tokens(tile)), seed=seed)
-    return TokenClassifier(TokenClassifierConfig(encoder, ("promoter",), tile=tile, context=context),
-                           tokenizer=tok).eval()
+    config = track_config(None, {**overrides, "train": {"seed": seed, **overrides.get("train", {})}})
+    return build_track_model(config).eval()
 
 
 def _parameters(model) -> dict[str, int]:

@@ -199,8 +199,8 @@ def bench_track_scan(
     genome: Path = typer.Option(..., "--genome", help="Reference FASTA (plain or BGZF .fa.gz)."),
     region: str = typer.Option(..., "--region", help="Samtools-style region (1-based inclusive) or contig name."),
     model: Path | None = typer.Option(None, "--model", help="Track model folder (finetune promoter-track); "
-                                      "default: a random one (k=4 non-overlapping, hidden 128, 2 layers, 4 heads, "
-                                      "FFN 512, BigBird, tile 16,384, context 2,048: the promoter-track recipe)."),
+                                      "default: a random one of the promoter-track recipe's shape (6-mers non-overlapping, hidden 128, "
+                                      "2 layers, 4 heads, FFN 512, BigBird, tile 16,500, context 1,020)."),
     window_model: Path | None = typer.Option(None, "--window-model", help="Window classifier folder to compare "
                                              "with; default: bench scan's random one (k=6 overlapping, hidden 128, "
                                              "2 layers, window 300, stride 150)."),

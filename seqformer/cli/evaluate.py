@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -121,7 +122,7 @@ def _evaluate(task: str, data: Path, model: Path, batch_size: int, device: str, 
     from seqformer.models.token_classifier import TokenClassifier
 
     where = resolve_device(device)
-    track = task == "promoter" and model_class(model) is TokenClassifier  # scored in genome context
+    track = task in ("promoter", "chromatin") and model_class(model) is TokenClassifier  # a track model
     loaded = load_model(model, where, expect=TokenClassifier if track else SequenceClassifier)
     return evaluate_task(task, data, loaded, batch_size=batch_size, device=where, model_name=str(model.resolve()),
                          baseline_k=baseline_k, strands=strands)
@@ -151,8 +152,24 @@ def _evaluate_task(task: str, data: Path, model: Path, out: Optional[Path], json
     for stat in ("mean", "median"):
         table.add_row(stat, "", f"{auroc[model_name][stat]:.3f}", f"{auroc[baseline][stat]:.3f}",
                       f"{auprc[model_name][stat]:.3f}", f"{auprc[baseline][stat]:.3f}")
-    Console().print(table)
+    console = Console()
+    console.print(table)
     typer.echo(f"model above the baseline on {result.wins('auroc')} of {len(result.targets)} targets (AUROC)")
+    if result.per_base:
+        console.print(_per_base_table(result))
+
+
+def _per_base_table(result) -> Table:
+    """A chromatin track model's per-base AUROC and AUPRC per target on the test sequence."""
+    bases = next(iter(result.per_base.values()))["bases"]
+    table = Table(title=f"per base: {bases:,} test bases")
+    for column in ("target", "positive bases", "AUROC", "AUPRC"):
+        table.add_column(column, justify="left" if column == "target" else "right")
+    for t, m in result.per_base.items():
+        table.add_row(t, f"{m['positive']:,}", f"{m['auroc']:.3f}", f"{m['auprc']:.3f}")
+    for stat, f in (("mean", np.nanmean), ("median", np.nanmedian)):
+        table.add_row(stat, "", *(f"{f([m[key] for m in result.per_base.values()]):.3f}" for key in ("auroc", "auprc")))
+    return table
 
 
 _DATA_HELP = "Data folder from `seqformer data {task}` (its test split is scored)."
@@ -166,8 +183,12 @@ _OUT_HELP_ONE = ("Folder for metrics.json, metrics.tsv, roc.png and pr.png (one 
 @evaluate_app.command("chromatin")
 def chromatin(
     data: Path = typer.Option(..., "--data", help=_DATA_HELP.format(task="chromatin")),
-    model: Path = typer.Option(..., "--model", help=_MODEL_HELP.format(task="chromatin")),
-    out: Optional[Path] = typer.Option(None, "--out", help=_OUT_HELP),
+    model: Path = typer.Option(..., "--model", help="Classifier folder from `seqformer finetune chromatin`, or a "
+                               "track model from `finetune chromatin-track` (a window scores the max of its "
+                               "record's per-base track over its central bin; per-base metrics too)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for metrics.json, metrics.tsv, auroc.png and "
+                                       "auprc.png (bars per target), each figure also as SVG, and per_base.tsv for "
+                                       "a track model (default: print only)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
     batch_size: int = typer.Option(64, "--batch-size", min=1, help="Windows per forward pass."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
@@ -175,7 +196,8 @@ def chromatin(
                                              "(default 5)."),
     strands: str = typer.Option("both", "--strands", help=_STRANDS_HELP),
 ) -> None:
-    """Per-target AUROC and AUPRC (mean, median) beside a 5-mer logistic regression per target."""
+    """Per-target AUROC and AUPRC (mean, median) beside a 5-mer logistic regression per target (a track model:
+    also per base)."""
     _evaluate_task("chromatin", data, model, out, json_out, batch_size, device, baseline_k, strands)
 
 

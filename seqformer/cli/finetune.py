@@ -1,5 +1,6 @@
 """``seqformer finetune TASK``: train a sequence classifier on a task's data folder (promoter, chromatin,
-tf-binding), or a per-base promoter track model over long tiles of the genome (promoter-track)."""
+tf-binding), or a per-base track model: promoter-track over long tiles of the genome, chromatin-track over
+a chromatin data folder's records with one peak track per target."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ from seqformer.errors import InputError
 @app.command("finetune")
 def finetune(
     task: str = typer.Argument(..., help="promoter, chromatin or tf-binding (the kind of --data folder: a window "
-                               "classifier), or promoter-track: a per-base TSS track model over long tiles "
+                               "classifier); promoter-track: a per-base TSS track model over long tiles "
                                "(token-level head; trained on the genome, TSS BED and ranges of a promoter "
-                               "--data folder)."),
+                               "--data folder); or chromatin-track: per-base peak tracks, one per target "
+                               "(token-level head; trained on the records and peak files of a chromatin --data "
+                               "folder)."),
     data: Path = typer.Option(..., "--data", help="Data folder from `seqformer data promoters|chromatin|tf-binding`."),
     out: Path = typer.Option(..., "--out", help="Model folder to write (config.json, model.safetensors, "
                              "tokenizer.json, metrics.csv, finetune.yaml, finetune.json; calibration.json for a "
@@ -29,7 +32,7 @@ def finetune(
                                         "folder (e.g. a pretraining run's model/); its shape and k win."),
     arch: Optional[str] = typer.Option(None, "--arch", help="Attention (model.arch): dense (default), bigbird, "
                                        "performer-softmax, performer-relu, longformer, nystromformer or reformer-lsh."),
-    kmer: Optional[int] = typer.Option(None, "--kmer", help="k of the k-mer tokens (finetune.kmer; default 6)."),
+    kmer: Optional[int] = typer.Option(None, "--kmer", help="k of the k-mer tokens (finetune.kmer; default 6, non-overlapping for promoter-track)."),
     kmer_stride: Optional[int] = typer.Option(None, "--kmer-stride", help="1 = overlapping k-mers (default), k = "
                                               "non-overlapping (a k-th of the tokens)."),
     hidden: Optional[int] = typer.Option(None, "--hidden", help="Encoder width (model.hidden_size; default 128, "
@@ -52,12 +55,13 @@ def finetune(
                                        "(train.seed; default 0)."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="torch CPU threads (train.threads)."),
     tile: Optional[int] = typer.Option(None, "--tile", help="promoter-track: bases per training tile "
-                                       "(finetune.tile; default 16384; a multiple of k)."),
+                                       "(finetune.tile; default 16500: 43 whole BigBird blocks of 6-mers; a multiple of k); chromatin-track: the "
+                                       "longest piece of sequence read in one pass (default 4096)."),
     context: Optional[int] = typer.Option(None, "--context", help="promoter-track: bases at each tile edge a "
-                                          "scan reads but does not keep (finetune.context; default 2048)."),
+                                          "scan reads but does not keep (finetune.context; default 1020)."),
     smooth: Optional[int] = typer.Option(None, "--smooth", min=0, help="promoter-track: bases of the moving mean "
                                          "a scan applies before calling, saved with the model and used by its "
-                                         "calibration (finetune.smooth; default 500; 0 = none)."),
+                                         "calibration (finetune.smooth; default 1000; 0 = none)."),
     tss_radius: Optional[int] = typer.Option(None, "--tss-radius", min=0, help="promoter-track: bases within this "
                                              "of a TSS of the strand read are positive (finetune.tss_radius; "
                                              "default 100)."),
@@ -71,20 +75,24 @@ def finetune(
                                    "(used by `predict promoters`)."),
     quiet: bool = typer.Option(False, "--quiet", help="Log lines instead of a progress bar."),
 ) -> None:
-    """Fine-tune a classifier (from scratch or --init); keeps the epoch with the best validation AUROC."""
+    """Fine-tune a classifier (from scratch or --init); keeps the epoch with the best validation AUROC (track models:
+    per-token AUPRC)."""
     from seqformer.attention import ATTENTION_KINDS
     from seqformer.tasks.classification import finetune_classifier
     from seqformer.tasks.window_tasks import check_task, task_config, task_data
     from seqformer.training.config import flag_overrides
 
     track = task == "promoter-track"
-    if not track:
+    peaks = task == "chromatin-track"
+    if not (track or peaks):
         check_task(task)
-        given = [name for name, value in (("--tile", tile), ("--context", context), ("--smooth", smooth),
-                                          ("--tss-radius", tss_radius),
-                                          ("--tiles-per-epoch", tiles_per_epoch)) if value is not None]
-        if given:
-            raise InputError(f"{', '.join(given)} apply to promoter-track only")
+    promoter_only = [name for name, value in (("--context", context), ("--smooth", smooth),
+                                              ("--tss-radius", tss_radius), ("--tiles-per-epoch", tiles_per_epoch))
+                     if value is not None]
+    if promoter_only and not track:
+        raise InputError(f"{', '.join(promoter_only)} apply to promoter-track only")
+    if tile is not None and not (track or peaks):
+        raise InputError("--tile applies to promoter-track and chromatin-track only")
     if arch is not None and arch not in ATTENTION_KINDS:
         raise InputError(f"--arch must be one of {', '.join(ATTENTION_KINDS)}, got {arch!r}")
     if lr is not None and lr <= 0:
@@ -98,7 +106,12 @@ def finetune(
              "finetune": {"kmer": kmer, "kmer_stride": kmer_stride, "epochs": epochs, "pos_weight": pos_weight,
                           "false_calls_per_100kb": false_calls, "tile": tile, "context": context, "smooth": smooth,
                           "tss_radius": tss_radius, "tiles_per_epoch": tiles_per_epoch}}
-    if track:
+    if peaks:
+        from seqformer.tasks.chromatin_track import chromatin_track_config, finetune_chromatin_track
+
+        result = finetune_chromatin_track(data, out, chromatin_track_config(config, flag_overrides(flags)), init=init,
+                                          quiet=quiet)
+    elif track:
         from seqformer.tasks.track import finetune_track, track_config
 
         result = finetune_track(data, out, track_config(config, flag_overrides(flags)), init=init, quiet=quiet,

@@ -39,7 +39,7 @@ def promoters(
     tile: int | None = typer.Option(None, "--tile", min=1, help="Track models: bases per tile, one pass per "
                                     "strand (default: the model's training tile; a multiple of its k)."),
     context: int | None = typer.Option(None, "--context", min=0, help="Track models: bases at each tile edge "
-                                       "read but not kept (default: the model's; 2048 in the recipe)."),
+                                       "read but not kept (default: the model's; 1020 in the recipe)."),
     smooth: int | None = typer.Option(None, "--smooth", min=0, help="Track models: bases of the moving mean "
                                       "applied to each strand's track before calling (default: the model's, "
                                       "which its calibration used; 0 = the raw per-token track)."),

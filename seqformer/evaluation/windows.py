@@ -17,6 +17,11 @@ A one-target result is also scored against each kind of background separately
 random genome windows, ``bg-gc:`` GC-matched ones, ``bg-flank:`` flanks of TSSs, as ``seqformer data
 promoters`` names them; any ``bg-KIND:``), ``unlabelled`` for names without one; every positive window
 is set against the negatives of one kind at a time.
+
+A track model (:class:`~seqformer.models.token_classifier.TokenClassifier`) scores each window from its
+per-base track: a promoter window its highest probability read in genome context
+(:func:`seqformer.predict.tiles.track_window_probs`), a chromatin window the max over its central bin of
+its record's track, with per-base metrics beside (:mod:`seqformer.evaluation.peak_track`).
 """
 
 from __future__ import annotations
@@ -146,6 +151,8 @@ class WindowEvaluation:
     strands: str = "forward"  # how the model read each window (seqformer.predict.scorer.STRANDS)
     #: one-target results: target -> background kind -> positive, negative, metrics (metrics_by_background)
     by_background: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    #: chromatin track models: target -> per-base auroc, auprc, positive, bases on the test sequence
+    per_base: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def predictors(self) -> list[str]:
@@ -192,7 +199,13 @@ def evaluate_windows(data: WindowData | str | Path, model, *, batch_size: int = 
     test, train = splits["test"], splits["train"]
     for name, windows in (("test", test), ("train", train)):
         check_both_classes(windows, name, targets, data.path)
-    if track:  # a track model scores a window in its genome context: the window's highest per-base probability
+    per_base: dict[str, dict[str, float]] = {}
+    if track and data.meta.get("task") == "chromatin":  # the max over the window's central bin of its record's track
+        from seqformer.evaluation.peak_track import peak_track_scores
+
+        scores = peak_track_scores(model.to(device).eval(), data, test.rows, strands=strands, device=device)
+        probs, per_base = scores.windows.astype(np.float64), scores.per_base
+    elif track:  # a track model scores a window in its genome context: the window's highest per-base probability
         probs = _track_probs(model.to(device).eval(), data, test.rows)
     else:
         probs = predict_probs(model.to(device).eval(), test.seqs, batch_size=batch_size, device=device,
@@ -217,7 +230,7 @@ def evaluate_windows(data: WindowData | str | Path, model, *, batch_size: int = 
              "features": f"{4 ** baseline_k} {baseline_k}-mer frequencies, standardised",
              "train_windows": len(train.seqs)}
     return WindowEvaluation(targets, metrics, curves, counts, about, str(data.path.resolve()), model_name, strands,
-                            by_background)
+                            by_background, per_base)
 
 
 def _track_probs(model, data: WindowData, rows: pd.DataFrame) -> np.ndarray:
@@ -251,7 +264,16 @@ def evaluation_dict(result: WindowEvaluation) -> dict[str, Any]:
             "threshold": THRESHOLD, "targets": list(result.targets), "metrics": result.metrics,
             "summary": {m: result.summary(m) for m in ("auroc", "auprc")},
             "model_above_baseline": {m: result.wins(m) for m in ("auroc", "auprc")},
-            "counts": result.counts, "baseline": result.baseline}
+            "counts": result.counts, "baseline": result.baseline,
+            **({"per_base": result.per_base} if result.per_base else {})}
+
+
+def per_base_table(result: WindowEvaluation) -> pd.DataFrame:
+    """A chromatin track model's per-base metrics: target, positive, bases, auroc, auprc (one row per target)."""
+    import pandas as pd
+
+    return pd.DataFrame([{"target": t, "positive": m["positive"], "bases": m["bases"], "auroc": m["auroc"],
+                          "auprc": m["auprc"]} for t, m in result.per_base.items()])
 
 
 def window_figures(result: WindowEvaluation) -> dict[str, Figure]:
@@ -271,8 +293,8 @@ def window_figures(result: WindowEvaluation) -> dict[str, Figure]:
 def write_window_evaluation(result: WindowEvaluation, out: str | Path) -> list[Path]:
     """Write metrics.json, metrics.tsv and :func:`window_figures` (each as PNG and SVG) into ``out``.
 
-    Several targets: auroc.png and auprc.png (bars per target); one target: roc.png and pr.png.
-    Returns the paths written.
+    Several targets: auroc.png and auprc.png (bars per target); one target: roc.png and pr.png. A chromatin
+    track model's per-base metrics also go to per_base.tsv. Returns the paths written.
     """
     from seqformer.figures.style import save_figure
 
@@ -284,6 +306,10 @@ def write_window_evaluation(result: WindowEvaluation, out: str | Path) -> list[P
         handle.write("\n")
     with atomic_open(paths[1], "w") as handle:
         evaluation_table(result).to_csv(handle, sep="\t", index=False, float_format="%.4f")
+    if result.per_base:
+        paths.append(out / "per_base.tsv")
+        with atomic_open(paths[-1], "w") as handle:
+            per_base_table(result).to_csv(handle, sep="\t", index=False, float_format="%.4f")
     for stem, fig in window_figures(result).items():
         paths += save_figure(fig, out / stem)
     return paths

@@ -14,6 +14,11 @@ one around each TSS and as many anywhere, both drawn with a fixed seed; the epoc
 per-token AUPRC is kept (positives are rare, so AUPRC, not AUROC, tells models apart). The kept
 model is then calibrated as window models are (:mod:`seqformer.tasks.calibration`): its
 validation ranges are scanned tile by tile and the threshold for the target false-call rate saved.
+
+The batches (:func:`encode_tiles`: tiles of any lengths, targets (N,) or (N, T)), the loss
+(:class:`TrackLoss`, positives optionally weighted), the loop task (:class:`TileTask`) and the model
+(:func:`build_track_model`) are shared with the chromatin peak tracks
+(:mod:`seqformer.tasks.chromatin_track`).
 """
 
 from __future__ import annotations
@@ -49,7 +54,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "model": {"arch": "bigbird", "hidden_size": 128, "num_layers": 2, "num_heads": 4, "dropout": 0.1},
     "optim": {"lr": 1e-3},
     "train": {"batch_size": 2},
-    "finetune": {"kmer": 4, "kmer_stride": 4, "epochs": 8, "tile": 16384, "context": 2048, "smooth": 500,
+    # non-overlapping 6-mers; 16,500 bases = 2,750 tokens + [CLS]/[SEP] = 43 whole BigBird blocks (no padding)
+    "finetune": {"kmer": 6, "kmer_stride": 6, "epochs": 8, "tile": 16500, "context": 1020, "smooth": 1000,
                  "tss_radius": 100, "tss_fraction": 0.5, "tiles_per_epoch": 512},
 }
 
@@ -63,7 +69,7 @@ def track_config(config_file: str | Path | None = None,
 # --- batches --------------------------------------------------------------------------------------
 @dataclass
 class TrackBatch:
-    """Token ids, attention mask, per-token targets (B, L, 1) and the body-token mask (B, L)."""
+    """Token ids, attention mask, per-token targets (B, L, T) and the body-token mask (B, L)."""
 
     input_ids: torch.Tensor
     attention_mask: torch.Tensor
@@ -79,45 +85,62 @@ class TrackBatch:
                             for t in (self.input_ids, self.attention_mask, self.labels, self.token_mask)))
 
 
-def encode_tiles(tokenizer, seqs: list[str], targets: list[np.ndarray], k: int) -> TrackBatch:
-    """Tokenise equally long tiles; a token's target is the max of its k bases' targets."""
-    enc = tokenizer.batch_encode(seqs, padding="longest")
-    body = torch.as_tensor(tokenizer.token_spans(len(seqs[0]))[:, 0] >= 0)  # (L,)
-    labels = torch.zeros(*enc.input_ids.shape, 1)
-    for i, target in enumerate(targets):
-        per_token = np.asarray(target, np.float32).reshape(-1, k).max(axis=1)
-        labels[i, body, 0] = torch.as_tensor(per_token)
-    return TrackBatch(enc.input_ids, enc.attention_mask, labels, body.expand_as(enc.attention_mask).clone())
+def encode_tiles(tokenizer, seqs: list[str], targets: list[np.ndarray]) -> TrackBatch:
+    """Tokenise tiles (padded to the longest) with per-base targets, (N,) or (N, T) each; a token's target is
+    the max of its bases' (k, or fewer at a partial end). Labels are (B, L, T), T = 1 for (N,) targets."""
+    enc = tokenizer.batch_encode(list(seqs), padding="longest")
+    width = 1 if np.ndim(targets[0]) == 1 else np.shape(targets[0])[1]
+    labels = torch.zeros(*enc.input_ids.shape, width)
+    token_mask = torch.zeros(enc.input_ids.shape, dtype=torch.bool)
+    layouts: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # tile length -> (body token rows, first bases)
+    for i, (seq, target) in enumerate(zip(seqs, targets)):
+        if len(seq) not in layouts:
+            spans = tokenizer.token_spans(len(seq))  # (L_i, 2) base span of each token, -1 for framing tokens
+            body = np.flatnonzero(spans[:, 0] >= 0)
+            layouts[len(seq)] = (body, spans[body, 0])
+        body, starts = layouts[len(seq)]
+        per_base = np.asarray(target, np.float32).reshape(len(seq), width)  # (N, T)
+        labels[i, body] = torch.as_tensor(np.maximum.reduceat(per_base, starts, axis=0))
+        token_mask[i, body] = True
+    return TrackBatch(enc.input_ids, enc.attention_mask, labels, token_mask)
 
 
 class TrackLoss(nn.Module):
-    """forward(batch) = the model's masked per-token BCE (what the loop sees)."""
+    """forward(batch) = the model's masked per-token BCE, positives weighted by ``pos_weight`` (T,) if given."""
 
-    def __init__(self, model: TokenClassifier) -> None:
+    def __init__(self, model: TokenClassifier, pos_weight: torch.Tensor | None = None) -> None:
         super().__init__()
         self.model = model
+        self.register_buffer("pos_weight", pos_weight, persistent=False)
 
     def forward(self, batch: TrackBatch) -> torch.Tensor:
         logits = self.model(batch.input_ids, batch.attention_mask).logits
-        return self.model.loss(logits, batch.labels, batch.token_mask)
+        return self.model.loss(logits, batch.labels, batch.token_mask, pos_weight=self.pos_weight)
 
 
 class TileTask:
-    """Random training tiles, fixed validation tiles, per-token AUPRC/AUROC: a loop ``Task``."""
+    """Training tiles from a sampler, fixed validation tiles, per-token AUPRC/AUROC: a loop ``Task``.
 
-    def __init__(self, sampler: TileSampler, val: list[tuple[str, np.ndarray]], tokenizer, *, batch_size: int,
-                 k: int, tiles_per_epoch: int) -> None:
-        self.sampler, self.val, self.tokenizer, self.batch_size, self.k = sampler, val, tokenizer, batch_size, k
+    ``sampler.draw(i)`` gives tile ``i`` as (bases as read, per-base targets (N,) or (N, T), where); the
+    validation tiles are (bases, targets) pairs. With T targets the validation AUROC and AUPRC are the means
+    over the targets that have both classes among the validation tokens.
+    """
+
+    def __init__(self, sampler, val: list[tuple[str, np.ndarray]], tokenizer, *, batch_size: int,
+                 tiles_per_epoch: int, pos_weight: np.ndarray | None = None) -> None:
+        self.sampler, self.val, self.tokenizer, self.batch_size = sampler, val, tokenizer, batch_size
+        self.pos_weight = pos_weight  # (T,) n_negative / n_positive training tokens, or None
         self.steps_per_epoch = max(1, math.ceil(tiles_per_epoch / batch_size))
         self.last: dict[str, float] = {}
-        self._scores: tuple[np.ndarray, np.ndarray] = (np.zeros(0), np.zeros(0))
+        self._scores: tuple[np.ndarray, np.ndarray] = (np.zeros((0, 1)), np.zeros((0, 1)))
 
     def train_batch(self, index: int, rank: int, world_size: int) -> TrackBatch:
         drawn = [self.sampler.draw((index * world_size + rank) * self.batch_size + i) for i in range(self.batch_size)]
-        return encode_tiles(self.tokenizer, [d[0] for d in drawn], [d[1] for d in drawn], self.k)
+        return encode_tiles(self.tokenizer, [d[0] for d in drawn], [d[1] for d in drawn])
 
     def loss_module(self, model: nn.Module) -> nn.Module:
-        return TrackLoss(model)
+        weight = None if self.pos_weight is None else torch.as_tensor(self.pos_weight, dtype=torch.float32)
+        return TrackLoss(model, weight)
 
     def validation_sums(self, model: nn.Module, rank: int, world_size: int, device: torch.device) -> dict[str, float]:
         if world_size != 1:
@@ -127,23 +150,19 @@ class TileTask:
         with torch.no_grad():
             for i in range(0, len(self.val), self.batch_size):
                 part = self.val[i:i + self.batch_size]
-                batch = encode_tiles(self.tokenizer, [s for s, _ in part], [t for _, t in part], self.k).to(device)
+                batch = encode_tiles(self.tokenizer, [s for s, _ in part], [t for _, t in part]).to(device)
                 out = model(batch.input_ids, batch.attention_mask, labels=batch.labels, token_mask=batch.token_mask)
                 loss_sum += float(out.loss) * len(part)
-                p = model.predict_proba(out.logits)[batch.token_mask].cpu().numpy().ravel()
-                probs.append(p)
-                truth.append(batch.labels[batch.token_mask].cpu().numpy().ravel())
+                probs.append(model.predict_proba(out.logits)[batch.token_mask].cpu().numpy())  # (tokens, T)
+                truth.append(batch.labels[batch.token_mask].cpu().numpy())
         self._scores = (np.concatenate(truth), np.concatenate(probs))
         return {"loss_sum": loss_sum, "count": float(len(self.val)), "correct": 0.0}
 
     def validation_metrics(self, sums: dict[str, float]) -> dict[str, float]:
-        from sklearn.metrics import average_precision_score, roc_auc_score
+        from seqformer.evaluation.windows import mean_auroc
 
-        y, p = self._scores
-        both = len(np.unique(y)) == 2
-        self.last = {"val_loss": sums["loss_sum"] / max(sums["count"], 1),
-                     "val_auroc": float(roc_auc_score(y, p)) if both else float("nan"),
-                     "val_auprc": float(average_precision_score(y, p)) if both else float("nan")}
+        auroc, auprc = mean_auroc(*self._scores)
+        self.last = {"val_loss": sums["loss_sum"] / max(sums["count"], 1), "val_auroc": auroc, "val_auprc": auprc}
         return dict(self.last)
 
 
@@ -192,13 +211,15 @@ def validation_tiles(intervals: TrackIntervals, tile: int, radius: int) -> list[
     return [sampler.draw(i)[:2] for i in range(n)] + [anywhere.draw(i)[:2] for i in range(max(n, 1))]
 
 
-def build_track_model(config: FinetuneConfig, init: str | Path | None = None) -> TokenClassifier:
-    """A fresh track model of ``config``'s shape, or one whose encoder comes from ``init``."""
+def build_track_model(config: FinetuneConfig, init: str | Path | None = None, *,
+                      labels: tuple[str, ...] = (LABEL,), max_length: int = 16_384) -> TokenClassifier:
+    """A fresh track model of ``config``'s shape with one output per label, or one whose encoder comes from
+    ``init``; a fresh encoder takes up to ``max_length`` tokens (at least a tile's)."""
     torch.manual_seed(config.train.seed)
     head = config.finetune
     try:
         if init is not None:
-            model = TokenClassifier.from_encoder(load_model(init), (LABEL,), tile=head.tile, context=head.context,
+            model = TokenClassifier.from_encoder(load_model(init), labels, tile=head.tile, context=head.context,
                                                  smooth=head.smooth, head_dropout=head.head_dropout)
             if model.tokenizer.num_tokens(head.tile) > model.config.encoder.max_length:
                 raise InputError(f"the pretrained encoder takes at most {model.config.encoder.max_length} tokens, "
@@ -213,9 +234,9 @@ def build_track_model(config: FinetuneConfig, init: str | Path | None = None) ->
             tokenizer, hidden_size=shape.hidden_size, num_layers=shape.num_layers, num_heads=shape.num_heads,
             ffn_size=shape.mlp_size, dropout=shape.dropout, attention=shape.arch,
             attention_options=dict(shape.attention_options), reversible=shape.reversible,
-            ffn_chunk_size=shape.ffn_chunk_size, max_length=max(16_384, tokenizer.num_tokens(head.tile)),
+            ffn_chunk_size=shape.ffn_chunk_size, max_length=max(max_length, tokenizer.num_tokens(head.tile)),
             seed=config.train.seed)
-        return TokenClassifier(TokenClassifierConfig(encoder, (LABEL,), tile=head.tile, context=head.context,
+        return TokenClassifier(TokenClassifierConfig(encoder, tuple(labels), tile=head.tile, context=head.context,
                                                      smooth=head.smooth, head_dropout=head.head_dropout),
                                tokenizer=tokenizer)
     except ValueError as err:
@@ -257,7 +278,7 @@ def finetune_track(data: WindowData | str | Path, out: str | Path, config: Finet
     sampler = TileSampler(train_iv, head.tile, radius=head.tss_radius, tss_fraction=head.tss_fraction,
                           seed=config.train.seed)
     task = TileTask(sampler, validation_tiles(val_iv, head.tile, head.tss_radius), model.tokenizer,
-                    batch_size=config.train.batch_size, k=k, tiles_per_epoch=head.tiles_per_epoch)
+                    batch_size=config.train.batch_size, tiles_per_epoch=head.tiles_per_epoch)
     steps = config.train.max_steps or head.epochs * task.steps_per_epoch
     calibration: list[Calibration | None] = [None]
 
