@@ -32,7 +32,7 @@ from seqformer.predict.tiles import (
     track_scorer,
     track_segments,
 )
-from seqformer.tasks.track import encode_tiles, finetune_track, track_config, validation_tiles
+from seqformer.tasks.track import build_track_model, encode_tiles, finetune_track, track_config, validation_tiles
 from seqformer.tokenizers import KmerTokenizer
 
 
@@ -677,3 +677,14 @@ def test_finetune_promoter_track_cli(promoter_data, tmp_path):
     assert record["config"]["finetune"]["tss_radius"] == 20 and record["config"]["finetune"]["tile"] == 128
     assert record["steps_per_epoch"] == 1 and record["calibration"] is None
     assert load_model(model_dir, expect=TokenClassifier).config.tile == 128
+
+
+def test_recipe_tiles_fill_whole_bigbird_blocks():
+    # the presets' tile is chosen so a tile's tokens ([CLS] and [SEP] included) fill whole BigBird blocks:
+    # no padded block, so the attention kernel adds no mask inside a tile (docs/tasks.md, "Track models")
+    model = build_track_model(track_config(None))
+    tokens = model.tokenizer.num_tokens(model.config.tile)
+    block = model.encoder.blocks[0].attention.attention.config.block_size
+    assert model.config.encoder.attention == "bigbird" and model.config.k == 6
+    assert tokens % block == 0 and tokens == model.config.tile // 6 + 2
+    assert model.config.tile % 6 == 0 and model.config.context % 6 == 0
