@@ -40,7 +40,13 @@ from seqformer.errors import InputError
 from seqformer.models.config import EncoderConfig
 from seqformer.models.loader import load_model
 from seqformer.models.token_classifier import TokenClassifier, TokenClassifierConfig
-from seqformer.tasks.calibration import Calibration, calibrate_on, calibration_inputs, write_calibration
+from seqformer.tasks.calibration import (
+    Calibration,
+    CalibrationInputs,
+    calibrate_on,
+    calibration_inputs,
+    write_calibration,
+)
 from seqformer.tasks.classification import FinetuneResult, start_run, train_and_save
 from seqformer.tokenizers import KmerTokenizer
 from seqformer.training.config import FinetuneConfig, load_run_config
@@ -284,7 +290,7 @@ def finetune_track(data: WindowData | str | Path, out: str | Path, config: Finet
 
     def finish(model_dir: Path, best_step: int, run: FinetuneConfig) -> dict[str, Any]:
         if calibrate:
-            inputs = calibration_inputs(data.meta, data.path)
+            inputs = CalibrationInputs(ranges.genome, ranges.tss, ranges.val)  # checked by track_data
             log_line(f"calibrating on {', '.join(inputs.regions)} ({head.false_calls_per_100kb:g} false calls per "
                      f"100 kb): a tile scan of both strands")
             calibration[0] = calibrate_on(model.to(resolve_device(config.train.device)), inputs,
