@@ -21,7 +21,6 @@ is kept. The batches, loss, loop task and model are those of the promoter track 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -83,13 +82,11 @@ def finetune_chromatin_track(data: WindowData | str | Path, out: str | Path, con
                     pos_weight=weights)
     steps = config.train.max_steps or head.epochs * task.steps_per_epoch
 
-    def finish(model_dir: Path, best_step: int, run: FinetuneConfig) -> dict[str, Any]:
+    def finish(model_dir: Path) -> dict[str, Any]:
         return {"data": str(data.path.resolve()), "task": TASK,
                 "init": None if init is None else str(Path(init).resolve()),
-                "pieces": track.counts, "config": config.to_dict(), "steps": steps,
-                "steps_per_epoch": task.steps_per_epoch,
-                "pos_weight": None if weights is None else dict(zip(data.targets, weights.tolist())),
-                "model": model.config.to_dict(), "engine": {"optim": asdict(run.optim), "train": asdict(run.train)}}
+                "pieces": track.counts,
+                "pos_weight": None if weights is None else dict(zip(data.targets, weights.tolist()))}
 
     best_step, history = train_and_save(model, task, config, out, steps=steps, metric="val_auprc", quiet=quiet,
                                         finish=finish)

@@ -230,7 +230,7 @@ def finetune_classifier(data: WindowData | str | Path, out: str | Path,
     steps = config.train.max_steps or head.epochs * task.steps_per_epoch
     calibration: list[Calibration | None] = [None]
 
-    def finish(model_dir: Path, best_step: int, run: FinetuneConfig) -> dict[str, Any]:
+    def finish(model_dir: Path) -> dict[str, Any]:
         if calibrating is not None:
             log_line(f"calibrating on {', '.join(calibrating.regions)} "  # a log line in --quiet runs too
                      f"({head.false_calls_per_100kb:g} false calls per 100 kb): a scan of both strands")
@@ -241,9 +241,7 @@ def finetune_classifier(data: WindowData | str | Path, out: str | Path,
             write_calibration(calibration[0], model_dir)
         return {"data": str(data.path.resolve()), "task": data.meta.get("task"),
                 "init": None if init is None else str(Path(init).resolve()),
-                "config": config.to_dict(), "steps": steps, "steps_per_epoch": task.steps_per_epoch,
                 "pos_weight": None if weights is None else dict(zip(data.targets, weights.tolist())),
-                "model": model.config.to_dict(), "engine": {"optim": asdict(run.optim), "train": asdict(run.train)},
                 "calibration": None if calibration[0] is None else calibration[0].summary()}
 
     best_step, history = train_and_save(model, task, config, out, steps=steps, metric="val_auroc", quiet=quiet,
@@ -262,14 +260,14 @@ def start_run(out: str | Path, config: FinetuneConfig, data: WindowData | str | 
 
 
 def train_and_save(model: nn.Module, task, config: FinetuneConfig, out: Path, *, steps: int, metric: str,
-                   quiet: bool, finish: Callable[[Path, int, FinetuneConfig], dict[str, Any]]
+                   quiet: bool, finish: Callable[[Path], dict[str, Any]]
                    ) -> tuple[int, dict[int, dict[str, float]]]:
     """Train ``model`` on a fine-tuning ``task`` for ``steps`` steps, validating once per epoch, and write the
     epoch with the best validation ``metric`` as the model folder ``out``; returns (best step, history).
 
-    The folder gets the model, metrics.csv, finetune.yaml, whatever ``finish(folder, best_step, run)`` writes
-    (e.g. calibration.json) and finetune.json: the dict ``finish`` returns plus the best step, epoch and its
-    validation. Everything is written beside ``out`` first and moved into place at the end.
+    The folder gets the model, metrics.csv, finetune.yaml, whatever ``finish(folder)`` writes
+    (e.g. calibration.json) and finetune.json: the dict ``finish`` returns plus the config, steps, steps per
+    epoch, model config, the engine's optim and train sections, the best step, epoch and its validation. Everything is written beside ``out`` first and moved into place at the end.
     """
     head = config.finetune
     every = min(task.steps_per_epoch, steps)
@@ -300,7 +298,9 @@ def train_and_save(model: nn.Module, task, config: FinetuneConfig, out: Path, *,
         _write_metrics(read_metrics(tmp / "run" / METRICS_FILE), history, task.steps_per_epoch,
                        tmp / "model" / METRICS_FILE)
         write_run_config(config, tmp / "model" / FINETUNE_CONFIG)
-        summary = finish(tmp / "model", best["step"], run)
+        summary = {**finish(tmp / "model"), "config": config.to_dict(), "steps": steps,
+                   "steps_per_epoch": task.steps_per_epoch, "model": model.config.to_dict(),
+                   "engine": {"optim": asdict(run.optim), "train": asdict(run.train)}}
         summary.update(best_step=best["step"], best_epoch=math.ceil(best["step"] / task.steps_per_epoch),
                        validation=history[best["step"]])
         with atomic_open(tmp / "model" / FINETUNE_RECORD, "w") as handle:

@@ -24,7 +24,7 @@ The batches (:func:`encode_tiles`: tiles of any lengths, targets (N,) or (N, T))
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +33,10 @@ import torch
 from torch import nn
 
 from seqformer.data.tss_track import TileSampler, TrackIntervals
-from seqformer.io.regions import subtract_ranges
 from seqformer.data.windows import WindowData
 from seqformer.device import resolve_device
 from seqformer.errors import InputError
+from seqformer.io.regions import subtract_ranges
 from seqformer.models.config import EncoderConfig
 from seqformer.models.loader import load_model
 from seqformer.models.token_classifier import TokenClassifier, TokenClassifierConfig
@@ -288,7 +288,7 @@ def finetune_track(data: WindowData | str | Path, out: str | Path, config: Finet
     steps = config.train.max_steps or head.epochs * task.steps_per_epoch
     calibration: list[Calibration | None] = [None]
 
-    def finish(model_dir: Path, best_step: int, run: FinetuneConfig) -> dict[str, Any]:
+    def finish(model_dir: Path) -> dict[str, Any]:
         if calibrate:
             inputs = CalibrationInputs(ranges.genome, ranges.tss, ranges.val)  # checked by track_data
             log_line(f"calibrating on {', '.join(inputs.regions)} ({head.false_calls_per_100kb:g} false calls per "
@@ -302,8 +302,6 @@ def finetune_track(data: WindowData | str | Path, out: str | Path, config: Finet
                 "init": None if init is None else str(Path(init).resolve()),
                 "train_ranges": list(ranges.train), "val_ranges": list(ranges.val),
                 "train_tss": len(sampler.tss), "val_tiles": len(task.val),
-                "config": config.to_dict(), "steps": steps, "steps_per_epoch": task.steps_per_epoch,
-                "model": model.config.to_dict(), "engine": {"optim": asdict(run.optim), "train": asdict(run.train)},
                 "calibration": None if calibration[0] is None else calibration[0].summary()}
 
     best_step, history = train_and_save(model, task, config, out, steps=steps, metric="val_auprc", quiet=quiet,
