@@ -111,6 +111,8 @@ REFUSED = {
     "--device cuda without CUDA": (lambda f, t, o: ["predict", "windows", "--genome", f / "genome.fa", "--bed",
                                                     _bed(t, "chr1\t10\t30\n"), "--model", f / "clf", "--out",
                                                     o / "p.tsv", "--device", "cuda"], "CUDA was requested"),
+    "weight average decay of 1": (lambda f, t, o: ["finetune", "promoter", "--data", t, "--out", o / "m", "--ema",
+                                                   "1"], "--ema must be in [0, 1) (0 = off), got 1"),
     "scan contigs that do not meet": (lambda f, t, o: ["evaluate", "scan", "--calls", _scan_inputs(t)[0], "--tss",
                                                        _scan_inputs(t)[1], "--region", "chr20:1-100", "--out",
                                                        o / "m.json"], "contig 'chr20' not in tss.bed; did you mean '20'?"),

@@ -115,6 +115,54 @@ def test_truncated_checkpoint_is_refused(tmp_path, genome):
         pretrain(tiny(genome, max_steps=6), run, resume=True, quiet=True)
 
 
+def tiny_ema(genome: str, ema: float = 0.5, **train):
+    config = tiny(genome, **train)
+    return load_run_config(overrides={**config.to_dict(), "optim": {**TINY["optim"], "ema": ema}})
+
+
+def test_the_weight_average_is_the_ema_of_the_steps_and_is_validated_and_saved(tmp_path, genome):
+    run = tmp_path / "run"
+    seen = {}
+
+    def on_checkpoint(step, path):  # the callback sees the averaged weights
+        seen[step] = {k: v.clone() for k, v in model.state_dict().items()}
+
+    config = tiny_ema(genome, checkpoint_every=1, keep_checkpoints=8)
+    tokenizer = build_tokenizer(config.data)
+    task = MaskedLMTask(open_corpus(config.data, tokenizer, seed=0), tokenizer, max_length=32, batch_size=4)
+    model = build_model(config, tokenizer)
+    train(model, task, config, run, quiet=True, on_checkpoint=on_checkpoint)
+    raw = {step: load_checkpoint(path)["model"] for step, path in list_checkpoints(run)}
+    assert sorted(raw) == list(range(1, 9))
+    names = [name for name, _ in model.named_parameters()]
+    expected = {name: raw[1][name].clone() for name in names}  # the first step copies the weights
+    for step in range(1, 9):
+        if step > 1:
+            expected = {name: 0.5 * expected[name] + 0.5 * raw[step][name] for name in names}
+        for name in names:
+            assert torch.allclose(seen[step][name], expected[name], atol=1e-6), (step, name)
+        assert not torch.equal(seen[step][names[0]], raw[step][names[0]]) or step == 1
+    saved = MaskedLM.from_pretrained(run / "model").state_dict()
+    assert all(torch.allclose(saved[name], expected[name], atol=1e-6) for name in names)
+    # The model object goes back to its own weights after saving; the checkpoint keeps them for resuming.
+    assert all(torch.equal(model.state_dict()[name], raw[8][name]) for name in names)
+
+
+def test_resume_with_a_weight_average_gives_the_same_curve_and_model(tmp_path, genome):
+    full, part = tmp_path / "full", tmp_path / "part"
+    pretrain(tiny_ema(genome), full, quiet=True)
+    pretrain(tiny_ema(genome), part, quiet=True)
+    latest_checkpoint(part).unlink()  # resume from step 6
+    pretrain(tiny_ema(genome), part, resume=True, quiet=True)
+    a, b = read_metrics(full / "metrics.csv"), read_metrics(part / "metrics.csv")
+    assert [row["val_loss"] for row in a] == [row["val_loss"] for row in b]
+    wa = MaskedLM.from_pretrained(full / "model").state_dict()
+    wb = MaskedLM.from_pretrained(part / "model").state_dict()
+    assert all(torch.equal(wa[name], wb[name]) for name in wa)
+    with pytest.raises(InputError, match="cannot change optim.ema"):
+        pretrain(tiny(genome, max_steps=10), part, resume=True, quiet=True)
+
+
 class NaNFrom:
     """A masked-LM task whose loss turns NaN at micro-batch ``index``."""
 

@@ -47,6 +47,9 @@ def finetune(
                                              "(train.batch_size; default 32)."),
     lr: Optional[float] = typer.Option(None, "--lr", help="Peak learning rate, warm-up then cosine "
                                        "(optim.lr; default 3e-4)."),
+    ema: Optional[float] = typer.Option(None, "--ema", help="Decay of an exponential moving average of the "
+                                        "weights, which is validated and saved in their place (optim.ema; "
+                                        "default 0 = off)."),
     pos_weight: Optional[bool] = typer.Option(None, "--pos-weight/--no-pos-weight",
                                               help="Weight each target's positives by negatives/positives "
                                                    "(finetune.pos_weight; default: on for chromatin)."),
@@ -97,10 +100,12 @@ def finetune(
         raise InputError(f"--arch must be one of {', '.join(ATTENTION_KINDS)}, got {arch!r}")
     if lr is not None and lr <= 0:
         raise InputError(f"--lr must be positive, got {lr}")
+    if ema is not None and not 0 <= ema < 1:
+        raise InputError(f"--ema must be in [0, 1) (0 = off), got {ema:g}")
     if false_calls is not None and not false_calls > 0:
         raise InputError(f"--false-calls-per-100kb must be above 0, got {false_calls:g}")
     flags = {"model": {"arch": arch, "hidden_size": hidden, "num_layers": layers, "num_heads": heads},
-             "optim": {"lr": lr},
+             "optim": {"lr": lr, "ema": ema},
              "train": {"max_steps": max_steps, "batch_size": batch_size, "device": device, "seed": seed,
                        "threads": threads},
              "finetune": {"kmer": kmer, "kmer_stride": kmer_stride, "epochs": epochs, "pos_weight": pos_weight,

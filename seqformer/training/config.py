@@ -71,11 +71,14 @@ class OptimConfig:
     warmup_steps: int = 100  # steps of linear warm-up from 0 to lr
     min_lr_ratio: float = 0.1  # the cosine decays to lr * min_lr_ratio at max_steps
     grad_clip: float = 1.0  # clip the gradient's global L2 norm to this; 0 = no clipping
+    ema: float = 0.0  # decay of an average of the weights validated and saved in their place; 0 = off
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "betas", tuple(self.betas))
         if self.lr <= 0 or self.warmup_steps < 0 or self.grad_clip < 0 or not 0 <= self.min_lr_ratio <= 1:
             raise ValueError("optim needs lr > 0, warmup_steps >= 0, grad_clip >= 0, 0 <= min_lr_ratio <= 1")
+        if not 0 <= self.ema < 1:
+            raise ValueError(f"optim.ema must be in [0, 1) (0 = off), got {self.ema}")
         if len(self.betas) != 2 or not all(0 <= beta < 1 for beta in self.betas):
             raise ValueError(f"optim.betas must be two numbers in [0, 1), got {list(self.betas)}")
 

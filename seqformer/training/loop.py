@@ -7,6 +7,8 @@ validation sums (:class:`Task`); this module does the rest:
   pinned host memory and batch-building worker processes;
 - AdamW (no decay on biases, norms and embeddings), linear warm-up then cosine decay,
   gradient accumulation (DDP syncs on the last micro-batch only) and clipping;
+- optionally (``optim.ema`` > 0) an exponential moving average of the weights
+  (:mod:`~seqformer.training.ema`), which validation, the checkpoint callback and the saved model see;
 - determinism: the model is initialised from ``train.seed`` and the random state is re-seeded
   from ``(seed, step, rank)`` before each step, so a step's dropout does not depend on history;
 - checkpoints every ``checkpoint_every`` steps (see :mod:`~seqformer.training.checkpoint`),
@@ -44,6 +46,7 @@ from seqformer.training.checkpoint import (
 )
 from seqformer.training.config import OptimConfig, RunSections
 from seqformer.training.distributed import Distributed, all_reduce_sum, barrier, process_device
+from seqformer.training.ema import WeightAverage
 from seqformer.training.flops import peak_flops
 from seqformer.training.metrics import MetricsLog, peak_memory_mb
 from seqformer.training.progress import ProgressReport
@@ -153,6 +156,9 @@ def _train(model, task, config, run_dir, resume, flops_per_token, quiet, on_chec
         optimizer, lambda step: lr_factor(step, config.optim, settings.max_steps))
     start, tokens_seen, elapsed = _resume(run_dir, model, optimizer, scheduler, config, device) if resume \
         else (0, 0, 0.0)
+    average = WeightAverage(model, config.optim.ema) if config.optim.ema > 0 else None
+    if resume:
+        _resume_average(run_dir, average)
     net = task.loss_module(model)
     wrapped = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None) \
         if info.enabled else net
@@ -178,6 +184,8 @@ def _train(model, task, config, run_dir, resume, flops_per_token, quiet, on_chec
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
+            if average is not None:
+                average.update(model)
 
             seconds = time.perf_counter() - tick
             elapsed, tokens_seen, run_tokens = elapsed + seconds, tokens_seen + tokens, run_tokens + tokens
@@ -189,18 +197,22 @@ def _train(model, task, config, run_dir, resume, flops_per_token, quiet, on_chec
             progress.update(step, loss, tokens / seconds, lr)
             last = step == settings.max_steps
             if step % settings.eval_every == 0 or last:
-                validation = _validate(model, task, info, device, autocast)
+                with _served(model, average):
+                    validation = _validate(model, task, info, device, autocast)
                 row.update(validation)
                 progress.note(f"step {step}: " + "  ".join(f"{k} {v:.4f}" for k, v in validation.items()))
             if metrics is not None:
                 metrics.log(row)
             if step % settings.checkpoint_every == 0 or last:
                 path = _checkpoint(model, optimizer, scheduler, config, run_dir, step, info,
-                                   {"tokens": tokens_seen, "elapsed_s": elapsed})
+                                   {"tokens": tokens_seen, "elapsed_s": elapsed}, average)
                 if on_checkpoint is not None:
-                    on_checkpoint(step, path)
+                    with _served(model, average):  # e.g. the best epoch's weights are the averaged ones
+                        on_checkpoint(step, path)
             tick = time.perf_counter()  # validation and checkpoints do not count in tokens/s
-        model_dir = model.to("cpu").save_pretrained(run_dir / MODEL_DIR) if info.is_main else None
+        model.to("cpu")
+        with _served(model, average):
+            model_dir = model.save_pretrained(run_dir / MODEL_DIR) if info.is_main else None
         barrier(info)
     finally:
         progress.close()
@@ -208,6 +220,20 @@ def _train(model, task, config, run_dir, resume, flops_per_token, quiet, on_chec
             metrics.close()
     throughput = run_tokens / max(time.perf_counter() - run_start, 1e-9)
     return TrainResult(settings.max_steps, loss, validation, throughput, model_dir)
+
+
+def _served(model: nn.Module, average: WeightAverage | None):
+    """The block sees the weights a run validates and saves: the average when there is one."""
+    return contextlib.nullcontext(model) if average is None else average.applied(model)
+
+
+def _resume_average(run_dir: Path, average: WeightAverage | None) -> None:
+    """Load the newest checkpoint's weight average (InputError if the run's optim.ema changed)."""
+    state = load_checkpoint(latest_checkpoint(run_dir), map_location="cpu")
+    if (average is None) != (state.get("ema") is None):
+        raise InputError("cannot change optim.ema (the weight average) when resuming a run")
+    if average is not None:
+        average.load_state_dict(state["ema"])
 
 
 def _resume(run_dir: Path, model, optimizer, scheduler, config: RunSections,
@@ -264,13 +290,13 @@ def _validate(model: nn.Module, task: Task, info: Distributed, device: torch.dev
 
 
 def _checkpoint(model, optimizer, scheduler, config: RunSections, run_dir: Path, step: int, info: Distributed,
-                progress: dict[str, Any]) -> Path:
+                progress: dict[str, Any], average: WeightAverage | None = None) -> Path:
     """Rank 0 writes the checkpoint of ``step`` and prunes old ones; every rank waits for it."""
     path = checkpoint_path(run_dir, step)
     if info.is_main:
         save_checkpoint({"step": step, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                          "scheduler": scheduler.state_dict(), "rng": rng_state(), "config": config.to_dict(),
-                         "progress": progress}, path)
+                         "progress": progress, "ema": None if average is None else average.state_dict()}, path)
         prune_checkpoints(run_dir, config.train.keep_checkpoints)
     barrier(info)
     return path
