@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 from helpers import cli_error, cli_ok
 
@@ -230,6 +231,25 @@ def test_recall_at_each_rate_and_the_summits_by_hand(track_files):
                                             "within_250": 0.25, "within_500": 0.5}
     assert points[2.0]["summit_to_tss"] == {"calls": 8, "median": (900 + 10_150) / 2, "within_100": 0.125,
                                             "within_250": 0.125, "within_500": 0.375}
+    # TSS by TSS (10,000, 50,000, 90,000, 130,000): the first two at 0.8 and 0.75, all four at 0.5
+    assert [f.tolist() for f in result.found] == [[True, True, False, False]] * 2 + [[True] * 4]
+    # the Wilson interval by hand: 2 of 4, z = 1.959964
+    z, n, p = 1.959964, 4, 0.5
+    centre, half = (p + z * z / (2 * n)) / (1 + z * z / n), z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    assert points[0.5]["recall_ci95"] == pytest.approx([centre - half, centre + half], abs=1e-6)
+    assert points[2.0]["recall_ci95"][1] == pytest.approx(1.0) and points[2.0]["recall_ci95"][0] < 1
+
+
+def test_paired_recall_counts_discordant_tsss_and_gives_mcnemars_exact_p():
+    from seqformer.evaluation.scan import paired_recall, recall_interval
+
+    a = np.array([True] * 7 + [False] * 3)
+    b = np.array([True, False, False, False, False, False, False, True, False, False])
+    rows = paired_recall([a, a, b], [b, a, a])
+    assert [(r["both"], r["only_first"], r["only_second"]) for r in rows] == [(1, 6, 1), (7, 0, 0), (1, 1, 6)]
+    assert rows[0]["mcnemar_p"] == pytest.approx(2 * 8 / 2 ** 7)  # P(X <= 1 or X >= 6), X ~ Bin(7, 1/2)
+    assert rows[1]["mcnemar_p"] == 1.0 and rows[2]["mcnemar_p"] == pytest.approx(rows[0]["mcnemar_p"])
+    assert recall_interval(0, 0) is None  # undefined without TSSs
 
 
 def test_a_rate_no_threshold_meets_is_flagged():
@@ -284,7 +304,7 @@ def test_cli_track_mode_writes_metrics_sweep_and_figure(track_files, tmp_path):
     assert len(lines) == 11 and lines[4].split("\t") == ["model", "0.8", "3", "1", "0.5", "2", "0.5"]
     assert (tmp_path / "curve.png").read_bytes()[:4] == b"\x89PNG" and "<svg" in (tmp_path / "curve.svg").read_text()
     table = cli_ok("evaluate", "scan", "--track", track, "--tss", tss, "--region", TRACK_REGION)
-    assert "300 bp; 33/33/67%" in table and "50.0% (2)" in table
+    assert "300 bp; 33/33/67%" in table and "50.0% (2;" in table and "15–85%" in table  # may wrap
 
 
 def test_a_bigwig_track_gives_the_same_numbers(track_files, tmp_path):
@@ -414,6 +434,12 @@ def test_cli_scores_the_kmer_scanner_beside_the_model(tmp_path, data_dir):
         "--region", "chr20:1-6000", "--genome", genome, "--baseline-data", data, "--baseline-k", "3",
         "--json", "--sweep", tmp_path / "sweep.tsv", "--figure", tmp_path / "curve"))
     assert list(printed["predictors"]) == ["model", "3-mer logistic regression"]
+    paired = printed["paired"]["3-mer logistic regression"]
+    for row, point, other in zip(paired, printed["predictors"]["model"]["operating_points"],
+                                 printed["predictors"]["3-mer logistic regression"]["operating_points"]):
+        assert row["both"] + row["only_first"] == point["tss_found"]
+        assert row["both"] + row["only_second"] == other["tss_found"]
+        assert 0 < row["mcnemar_p"] <= 1
     model, baseline = printed["predictors"].values()
     assert [p["recall"] for p in model["operating_points"]] == [1.0, 1.0, 1.0]  # every TSS, no false call
     assert [p["false_per_100kb"] for p in model["operating_points"]] == [0.0, 0.0, 0.0]

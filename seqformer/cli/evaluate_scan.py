@@ -94,6 +94,11 @@ def scan(
               "predictors": {name: {**sources[name], **{k: v for k, v in result.to_dict().items()
                                                         if k not in ("region", "distance", "tss", "bases")}}
                              for name, result in results.items()}}
+    if len(results) > 1:  # the model against each baseline, TSS by TSS at each rate
+        from seqformer.evaluation.scan import paired_recall
+
+        report["paired"] = {name: paired_recall(first.found, result.found)
+                            for name, result in results.items() if name != MODEL}
     fig = None
     if figure is not None:  # drawn before anything is written, so a failure leaves no outputs
         from seqformer.figures.scan import plot_scan_curves
@@ -167,6 +172,21 @@ def _print_track_table(report: dict, track_name: str, tss_name: str) -> None:
         for point in entry["operating_points"]:
             rate = f"{point['false_per_100kb']:.2f}" + ("" if point["met"] else ", over")
             table.add_row(f"{point['target_false_per_100kb']:g} ({rate})", f"{point['threshold']:.4g}",
-                          f"{point['calls']:,}", f"{point['recall']:.1%} ({point['tss_found']:,})",
-                          _summits(point["summit_to_tss"]))
+                          f"{point['calls']:,}", _recall(point), _summits(point["summit_to_tss"]))
         console.print(table)
+    for name, rows in report.get("paired", {}).items():
+        table = Table(title=f"TSSs found by the model and by the {name}, paired at each rate")
+        for column in ("false/100 kb", "both", "model only", "baseline only", "McNemar exact p"):
+            table.add_column(column, justify="right")
+        for row in rows:
+            table.add_row(f"{row['target_false_per_100kb']:g}", f"{row['both']:,}", f"{row['only_first']:,}",
+                          f"{row['only_second']:,}", f"{row['mcnemar_p']:.3g}")
+        console.print(table)
+
+
+def _recall(point: dict) -> str:
+    """'58.7% (37; 95% CI 46-70%)': the recall, TSSs found and the Wilson interval (none without TSSs)."""
+    interval = point.get("recall_ci95")
+    if interval is None:
+        return "undefined (no TSS)"
+    return f"{point['recall']:.1%} ({point['tss_found']:,}; 95% CI {100 * interval[0]:.0f}–{100 * interval[1]:.0f}%)"

@@ -20,7 +20,7 @@ be read the same way beside the model's.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -421,7 +421,8 @@ class TrackEvaluation:
     bases: int  # region length
     segments: int  # track intervals inside the region
     sweep: pd.DataFrame  # threshold_sweep's rows
-    operating_points: list[dict]  # one per rate: threshold, rate met, recall, calls, summit distances
+    operating_points: list[dict]  # one per rate: threshold, rate met, recall and its CI, calls, summit distances
+    found: list[np.ndarray] = field(default_factory=list)  # per rate: (TSS,) found at its threshold
 
     def to_dict(self) -> dict:
         """Every field but the sweep."""
@@ -456,6 +457,7 @@ def evaluate_track(track: pd.DataFrame, tss: pd.DataFrame, region: Region, dista
     sites = np.sort(tss.loc[tss["chrom"] == region.chrom, "start"].to_numpy(np.int64))
     inside = int(((sites >= region.start) & (sites < region.end)).sum())
     sweep = threshold_sweep(starts, ends, values, sites, region, distance)
+    best_near = _best_within(sites[(sites >= region.start) & (sites < region.end)], starts, ends, values, distance)
     points = []
     for rate in rates:
         row = operating_point(sweep, rate)
@@ -464,8 +466,38 @@ def evaluate_track(track: pd.DataFrame, tss: pd.DataFrame, region: Region, dista
         points.append({"target_false_per_100kb": float(rate), "threshold": threshold, "false_per_100kb": met,
                        "met": bool(met <= rate), "calls": int(row["calls"]), "false_calls": int(row["false_calls"]),
                        "tss_found": int(row["tss_found"]), "recall": float(row["recall"]),
+                       "recall_ci95": recall_interval(int(row["tss_found"]), inside),
                        "summit_to_tss": summit_summary(nearest_tss_distance(calls["summit"].to_numpy(), sites))})
-    return TrackEvaluation(str(region), distance, inside, len(region), len(starts), sweep, points)
+    found = [best_near >= point["threshold"] for point in points]
+    return TrackEvaluation(str(region), distance, inside, len(region), len(starts), sweep, points, found)
+
+
+def recall_interval(found: int, total: int) -> list[float] | None:
+    """The 95% Wilson interval of a recall of ``found`` of ``total`` TSSs; None (undefined) without TSSs.
+
+    It treats the TSSs as independent draws at a fixed threshold, so it shows how far one region's count
+    can move by chance, not the threshold's own uncertainty.
+    """
+    if total <= 0:
+        return None
+    from scipy.stats import binomtest
+
+    interval = binomtest(found, total).proportion_ci(confidence_level=0.95, method="wilson")
+    return [float(interval.low), float(interval.high)]
+
+
+def paired_recall(found: list[np.ndarray], other: list[np.ndarray], rates=RATES) -> list[dict]:
+    """Two predictors' TSSs found at each rate, paired TSS by TSS: how many only one of them found and the
+    two-sided exact McNemar p-value (a binomial test on those discordant TSSs; 1.0 when there are none)."""
+    from scipy.stats import binomtest
+
+    out = []
+    for rate, a, b in zip(rates, found, other):
+        only_a, only_b = int((a & ~b).sum()), int((~a & b).sum())
+        p = binomtest(only_a, only_a + only_b).pvalue if only_a + only_b else 1.0
+        out.append({"target_false_per_100kb": float(rate), "only_first": only_a, "only_second": only_b,
+                    "both": int((a & b).sum()), "mcnemar_p": float(p)})
+    return out
 
 
 # --- the k-mer logistic regression as a scanner, beside a model's track ---------------------------
