@@ -81,6 +81,29 @@ def test_calibration_meets_its_target_on_background(files, genome, target):
     assert [r["target_false_per_100kb"] for r in cal.at_rates] == [0.5, 1.0, 2.0]
 
 
+def test_calibration_equals_evaluate_scan_on_the_written_track(files, genome):
+    """The sweep runs on the scores as the bedGraph holds them (4 decimals), so reading the written track back
+    gives the calibration's threshold, calls, false calls and TSSs at every reported rate."""
+    from seqformer.evaluation.scan import evaluate_track, read_track
+
+    def bumpy(seqs):  # sparse bumps with many decimals near 0.0128, where rounding to 4 decimals bites
+        out = []
+        for seq in seqs:
+            h = zlib.crc32(seq.encode())
+            out.append(0.0128 + h % 1000 / 1e7 if MOTIF in seq else 0.0127 + h % 3001 / 1e7 if h % 40 == 0 else 0.0)
+        return np.array(out)
+
+    cal = calibrate(bumpy, genome, "chrA", files / "tss.bed", target=2.0, window=WINDOW, stride=STRIDE)
+    bedgraph, calls = files / "fine.bedgraph", files / "fine.bed"
+    scan_genome(bumpy, genome, "chrA", calls, window=WINDOW, stride=STRIDE, threshold=cal.threshold, bedgraph=bedgraph)
+    region = genome.region("chrA")
+    read = evaluate_track(read_track(bedgraph, region), read_bed(files / "tss.bed"), region, 500)
+    assert [(p["threshold"], p["calls"], p["false_calls"], p["tss_found"]) for p in read.operating_points] == [
+        (r["threshold"], r["calls"], round(r["false_per_100kb"]), round(r["recall"] * 4)) for r in cal.at_rates]  # 100 kb
+    metrics = evaluate_calls(read_bed(calls, allow_empty=True), read_bed(files / "tss.bed"), region)
+    assert (metrics.calls, metrics.false_calls, metrics.tss_found) == (cal.calls, cal.false_calls, cal.tss_found)
+    assert cal.threshold == round(cal.threshold, 4) and cal.false_calls > 0  # a level the track can hold
+
 def test_regions_are_pooled(files, genome):
     regions = ["chrA:1-50000", "chrB"]
     cal = calibrate(noisy, genome, regions, files / "tss.bed", target=2.0, window=WINDOW, stride=STRIDE)

@@ -26,6 +26,16 @@ from seqformer.io.regions import Region
 TRACK_DECIMALS = 4  # bedGraph values are rounded to this many decimals
 
 
+def track_value(score: float) -> float:
+    """A per-base score as every output sees it: rounded to :data:`TRACK_DECIMALS` decimals.
+
+    Calls, summits, the bedGraph and bigWig, and the calibration's threshold sweep all use this value,
+    so ``evaluate scan`` on a written track reproduces the calls and the calibration exactly (on the
+    raw scores a threshold near 0.01 could move a few calls across it).
+    """
+    return round(score, TRACK_DECIMALS)
+
+
 @dataclass(frozen=True)
 class Segment:
     """Bases ``[start, end)`` all covered by the same scored windows."""
@@ -60,7 +70,7 @@ class Call:
     def narrowpeak(self, name: str) -> str:
         """The call as a narrowPeak line (BED6+4: signalValue = peak probability, pValue = qValue = -1,
         peak = summit offset from start), with its newline."""
-        return (f"{self.bed6(name)[:-1]}\t{round(self.peak, TRACK_DECIMALS):g}\t-1\t-1\t"
+        return (f"{self.bed6(name)[:-1]}\t{track_value(self.peak):g}\t-1\t-1\t"
                 f"{self.summit - self.start}\n")
 
 
@@ -100,7 +110,7 @@ class _Run:
 
     def __init__(self, seg: Segment) -> None:
         self.start, self.end, self.peak, self.best, self.strand = seg.start, seg.end, seg.value, seg.best, seg.strand
-        self.top, self.top_start, self.top_end = round(seg.value, TRACK_DECIMALS), seg.start, seg.end
+        self.top, self.top_start, self.top_end = track_value(seg.value), seg.start, seg.end
         self.top_open = True  # the first stretch at top is still growing
 
     def extend(self, seg: Segment) -> None:
@@ -108,7 +118,7 @@ class _Run:
         self.peak = max(self.peak, seg.value)
         if seg.best > self.best:
             self.best, self.strand = seg.best, seg.strand
-        value = round(seg.value, TRACK_DECIMALS)
+        value = track_value(seg.value)
         if value > self.top:
             self.top, self.top_start, self.top_end, self.top_open = value, seg.start, seg.end, True
         elif value == self.top and self.top_open:
@@ -121,10 +131,11 @@ class _Run:
 
 
 def call_peaks(chrom: str, segments: Iterator[Segment], threshold: float) -> Iterator[Call]:
-    """Maximal contiguous runs of segments with value >= ``threshold`` as :class:`Call` s (with summits)."""
+    """Maximal contiguous runs of segments whose :func:`track_value` is >= ``threshold``, as :class:`Call` s
+    (with summits)."""
     run: _Run | None = None
     for seg in segments:
-        above = seg.value >= threshold
+        above = track_value(seg.value) >= threshold
         if run is not None and (not above or seg.start != run.end):
             yield run.call(chrom)
             run = None
@@ -180,7 +191,7 @@ def track_runs(segments: Iterator[Segment], on_run: Callable[[int, int, float], 
     rounded value merged (the last run when the segments end)."""
     run: list | None = None  # [start, end, value]
     for seg in segments:
-        value = round(seg.value, TRACK_DECIMALS)
+        value = track_value(seg.value)
         if run is not None and run[1] == seg.start and run[2] == value:
             run[1] = seg.end
         else:

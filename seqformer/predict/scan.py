@@ -16,8 +16,9 @@ Conventions (0-based, half-open coordinates):
   the base; bases no scored window covers have no score. The track is reported as maximal runs of
   bases whose covering windows are the same (breakpoints at window starts and ends), merged with
   their neighbours when the value, rounded to 4 decimals, is equal.
-- **Calls**: maximal contiguous runs of bases with per-base score >= ``threshold`` (touching
-  segments merged into one region), written as BED6: name = the label scored (``promoter``),
+- **Calls**: maximal contiguous runs of bases with per-base score, rounded to 4 decimals as the track
+  shows it, >= ``threshold`` (touching segments merged into one region; the calibration sweeps the same
+  rounded scores, so its figures are those of ``evaluate scan`` on the written track), written as BED6: name = the label scored (``promoter``),
   score = round(peak per-base probability x 1000), an int in 0..1000, strand = the strand of the
   highest-scoring window covering the call. Each call has a **summit**: the base of its highest
   per-base score as the track shows it (rounded to 4 decimals): the middle base ``(a + b) // 2`` of

@@ -38,6 +38,7 @@ from seqformer.evaluation.scan import SWEEP_COLUMNS, operating_point, recall_at_
 from seqformer.io.atomic import atomic_open
 from seqformer.io.bed import read_bed
 from seqformer.io.regions import Region
+from seqformer.predict.calls import track_value
 from seqformer.predict.scan import MAX_N_FRACTION, scan_segments
 from seqformer.predict.windows import check_tiling, tile
 from seqformer.training.progress import LogProgress
@@ -217,7 +218,7 @@ def calibrate(model, genome, regions: Region | str | Sequence[Region | str], tss
         sites = _tss_positions(tss, region.chrom)
         starts = np.fromiter((s.start for s in segments), np.int64, len(segments))
         ends = np.fromiter((s.end for s in segments), np.int64, len(segments))
-        values = np.fromiter((s.value for s in segments), np.float64, len(segments))
+        values = np.fromiter((track_value(s.value) for s in segments), np.float64, len(segments))  # as written
         sweeps.append(threshold_sweep(starts, ends, values, sites, region, distance))
         inside.append(int(((sites >= region.start) & (sites < region.end)).sum()))
     bases = [len(r) for r in regions]
