@@ -61,7 +61,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "optim": {"lr": 1e-3},
     "train": {"batch_size": 2},
     # non-overlapping 6-mers; 16,500 bases = 2,750 tokens + [CLS]/[SEP] = 43 whole BigBird blocks (no padding)
-    "finetune": {"kmer": 6, "kmer_stride": 6, "epochs": 16, "tile": 16500, "context": 1020, "smooth": 1000,
+    "finetune": {"kmer": 6, "kmer_stride": 6, "epochs": 32, "tile": 16500, "context": 1020, "smooth": 1000,
                  "tss_radius": 100, "tss_fraction": 0.5, "tiles_per_epoch": 512},
 }
 
