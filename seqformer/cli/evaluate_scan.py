@@ -97,7 +97,8 @@ def scan(
     if len(results) > 1:  # the model against each baseline, TSS by TSS at each rate
         from seqformer.evaluation.scan import paired_recall
 
-        report["paired"] = {name: paired_recall(first.found, result.found)
+        rates = [point["target_false_per_100kb"] for point in first.operating_points]
+        report["paired"] = {name: paired_recall(first.found, result.found, rates)
                             for name, result in results.items() if name != MODEL}
     fig = None
     if figure is not None:  # drawn before anything is written, so a failure leaves no outputs

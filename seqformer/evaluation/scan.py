@@ -455,9 +455,10 @@ def evaluate_track(track: pd.DataFrame, tss: pd.DataFrame, region: Region, dista
     if len(starts) == 0:
         raise InputError(f"{track_source} has no interval in {region}: nothing to calibrate on")
     sites = np.sort(tss.loc[tss["chrom"] == region.chrom, "start"].to_numpy(np.int64))
-    inside = int(((sites >= region.start) & (sites < region.end)).sum())
+    inside_sites = sites[(sites >= region.start) & (sites < region.end)]
+    inside = len(inside_sites)
     sweep = threshold_sweep(starts, ends, values, sites, region, distance)
-    best_near = _best_within(sites[(sites >= region.start) & (sites < region.end)], starts, ends, values, distance)
+    best_near = _best_within(inside_sites, starts, ends, values, distance)  # (TSS,) found at t iff >= t
     points = []
     for rate in rates:
         row = operating_point(sweep, rate)

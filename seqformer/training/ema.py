@@ -24,7 +24,6 @@ class WeightAverage:
     def __init__(self, model: nn.Module, decay: float) -> None:
         if not 0 < decay < 1:
             raise ValueError(f"the weight average needs a decay in (0, 1), got {decay}")
-        self.decay = decay
         self.average = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay))
 
     @torch.no_grad()

@@ -154,11 +154,9 @@ def _train(model, task, config, run_dir, resume, flops_per_token, quiet, on_chec
     optimizer = build_optimizer(model, config.optim, device)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: lr_factor(step, config.optim, settings.max_steps))
-    start, tokens_seen, elapsed = _resume(run_dir, model, optimizer, scheduler, config, device) if resume \
-        else (0, 0, 0.0)
     average = WeightAverage(model, config.optim.ema) if config.optim.ema > 0 else None
-    if resume:
-        _resume_average(run_dir, average)
+    start, tokens_seen, elapsed = _resume(run_dir, model, optimizer, scheduler, config, device, average) \
+        if resume else (0, 0, 0.0)
     net = task.loss_module(model)
     wrapped = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None) \
         if info.enabled else net
@@ -227,20 +225,16 @@ def _served(model: nn.Module, average: WeightAverage | None):
     return contextlib.nullcontext(model) if average is None else average.applied(model)
 
 
-def _resume_average(run_dir: Path, average: WeightAverage | None) -> None:
-    """Load the newest checkpoint's weight average (InputError if the run's optim.ema changed)."""
-    state = load_checkpoint(latest_checkpoint(run_dir), map_location="cpu")
+def _resume(run_dir: Path, model, optimizer, scheduler, config: RunSections, device: torch.device,
+            average: WeightAverage | None = None) -> tuple[int, int, float]:
+    """Load the newest checkpoint into the model, AdamW, schedule, RNG and weight average; (step, tokens
+    seen, seconds). InputError if the run's optim.ema was switched on or off."""
+    state = load_checkpoint(latest_checkpoint(run_dir), map_location=device)
     if (average is None) != (state.get("ema") is None):
         raise InputError("cannot change optim.ema (the weight average) when resuming a run")
+    model.load_state_dict(state["model"])
     if average is not None:
         average.load_state_dict(state["ema"])
-
-
-def _resume(run_dir: Path, model, optimizer, scheduler, config: RunSections,
-            device: torch.device) -> tuple[int, int, float]:
-    """Load the newest checkpoint into the model, AdamW, schedule and RNG; (step, tokens seen, seconds)."""
-    state = load_checkpoint(latest_checkpoint(run_dir), map_location=device)
-    model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     scheduler.base_lrs = [config.optim.lr] * len(optimizer.param_groups)  # optim.lr may change on resume
