@@ -452,3 +452,107 @@ def test_cli_scores_the_kmer_scanner_beside_the_model(tmp_path, data_dir):
                      data_dir / "promoters" / "tss.bed", "--region", "chr20:1-6000", "--genome", genome,
                      "--baseline-data", data, "--baseline-k", "3", "--stride", "100")
     assert "3-mer logistic regression" in printed and "scanned here" in printed
+
+
+# --- split by CpG island (seqformer.evaluation.islands, `evaluate scan --cpg-islands`) --------------------
+# Islands for the track fixture above: one at TSS 10,000; two without a TSS, each with a false call
+# within 500 bp (20,000-20,300 overlaps the first; 150,000-150,100 ends 451 bp before the second);
+# one without a TSS or a call; one outside the region.
+ISLANDS = "c\t9500\t10400\nc\t20100\t20200\nc\t150550\t150700\nc\t195000\t195500\nc\t300000\t300500\n"
+
+
+def _brute_meet(starts, ends, other_starts, other_ends, distance):
+    """The naive reference: the gap between each pair's nearest bases."""
+    out = []
+    for s, e in zip(starts, ends):
+        gaps = [max(0, os - (e - 1), s - (oe - 1)) for os, oe in zip(other_starts, other_ends)]
+        out.append(bool(gaps) and min(gaps) <= distance)
+    return np.array(out, dtype=bool)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_intervals_meet_equals_the_naive_pairwise_gap(seed):
+    from seqformer.evaluation.scan import intervals_meet
+
+    rng = np.random.default_rng(seed)
+    starts = rng.integers(0, 1_000, 40)
+    ends = starts + rng.integers(1, 60, 40)
+    other_starts = rng.integers(0, 1_000, 15)
+    other_ends = other_starts + rng.integers(1, 200, 15)
+    for distance in (0, 1, 25, 100):
+        assert (intervals_meet(starts, ends, other_starts, other_ends, distance)
+                == _brute_meet(starts, ends, other_starts, other_ends, distance)).all()
+    assert not intervals_meet(starts, ends, np.zeros(0, int), np.zeros(0, int), 10).any()
+
+
+def test_recall_and_false_calls_split_by_island_by_hand(track_files, tmp_path):
+    from seqformer.evaluation.islands import island_intervals, island_summary, split_track_by_islands
+    from seqformer.evaluation.scan import evaluate_track, read_track
+
+    track, tss = track_files
+    (tmp_path / "cgi.bed").write_text(ISLANDS)
+    region = Region("c", 0, 200_000)
+    tss_frame = read_bed(tss)
+    islands = island_intervals(read_bed(tmp_path / "cgi.bed"), region)
+    result = evaluate_track(read_track(track, region), tss_frame, region, 500)
+    splits = split_track_by_islands(result, tss_frame, islands, region)
+    # TSS 10,000 is at an island; 50,000, 90,000 and 130,000 are not (130,000 has none within 500 bp)
+    # 0.5 per 100 kb (threshold 0.8): TSSs 10,000 and 50,000; one false call, at the island 20,100-20,200
+    # 1 per 100 kb (0.75): the same, and the false call 70,000-70,100 elsewhere
+    # 2 per 100 kb (0.5): all four; false calls 20,000 and 150,000 at islands, 70,000 and 180,000 elsewhere
+    assert [(s["at_islands"]["found"], s["at_islands"]["tss"], s["elsewhere"]["found"], s["elsewhere"]["tss"],
+             s["false_calls_at_islands"], s["false_calls_elsewhere"]) for s in splits] == [
+        (1, 1, 1, 3, 1, 0), (1, 1, 1, 3, 1, 1), (1, 1, 3, 3, 2, 2)]
+    for split, point in zip(splits, result.operating_points):  # the split adds up to the whole
+        assert split["at_islands"]["found"] + split["elsewhere"]["found"] == point["tss_found"]
+        assert split["false_calls_at_islands"] + split["false_calls_elsewhere"] == point["false_calls"]
+    assert splits[0]["elsewhere"]["recall"] == pytest.approx(1 / 3) and splits[0]["at_islands"]["recall"] == 1.0
+    sites = tss_frame["start"].to_numpy()
+    assert island_summary(islands, sites, region, 500) == {"in_region": 4, "without_tss": 3,
+                                                           "without_tss_per_100kb": 1.5}
+    # a stratum without TSSs has an undefined recall, not 0
+    only_far = island_intervals(read_bed(tmp_path / "cgi.bed").iloc[[3]], region)
+    split = split_track_by_islands(result, tss_frame, only_far, region)[0]
+    assert split["at_islands"] == {"tss": 0, "found": 0, "recall": None, "recall_ci95": None}
+
+
+def test_cli_splits_a_track_by_island(track_files, tmp_path):
+    track, tss = track_files
+    (tmp_path / "cgi.bed").write_text(ISLANDS)
+    printed = json.loads(cli_ok("evaluate", "scan", "--track", track, "--tss", tss, "--region", TRACK_REGION,
+                                "--cpg-islands", tmp_path / "cgi.bed", "--json"))
+    assert printed["cpg_islands"]["without_tss"] == 3 and printed["cpg_islands"]["in_region"] == 4
+    points = printed["predictors"]["model"]["operating_points"]
+    assert [p["cpg_islands"]["elsewhere"]["found"] for p in points] == [1, 1, 3]
+    table = cli_ok("evaluate", "scan", "--track", track, "--tss", tss, "--region", TRACK_REGION,
+                   "--cpg-islands", tmp_path / "cgi.bed")
+    assert "split by CpG island" in table and "33.3% (1 of 3)" in table and "100.0% (3 of 3)" in table
+
+
+def test_cli_splits_calls_by_island(beds, tmp_path):
+    # one island at TSS 1,100 and one within 100 bp of the false call 1,700-1,800
+    calls, calls_tss = beds
+    (tmp_path / "cgi1.bed").write_text("chr1\t1050\t1120\nchr1\t1850\t1900\n")
+    printed = json.loads(cli_ok("evaluate", "scan", "--calls", calls, "--tss", calls_tss, "--region",
+                                "chr1:1001-3000", "--distance", "100", "--cpg-islands", tmp_path / "cgi1.bed",
+                                "--json"))
+    split = printed["cpg_islands"]
+    assert (split["at_islands"]["found"], split["at_islands"]["tss"], split["elsewhere"]["found"],
+            split["elsewhere"]["tss"]) == (1, 1, 1, 2)
+    assert (split["false_calls_at_islands"], split["false_calls_elsewhere"], split["without_tss"]) == (1, 0, 1)
+    assert printed["sensitivity"] == pytest.approx(2 / 3)  # the whole is unchanged
+    table = cli_ok("evaluate", "scan", "--calls", calls, "--tss", calls_tss, "--region", "chr1:1001-3000",
+                   "--distance", "100", "--cpg-islands", tmp_path / "cgi1.bed")
+    assert "other TSSs" in table and "50.0% (1 of 2)" in table
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "has no interval"),
+    ("chr20\t1\t100\n", "contig 'c' not in cgi.bed"),
+])
+def test_a_bad_island_bed_is_one_line_and_exit_2(track_files, tmp_path, text, message):
+    track, tss = track_files
+    (tmp_path / "cgi.bed").write_text(text)
+    line = cli_error("evaluate", "scan", "--track", track, "--tss", tss, "--region", TRACK_REGION,
+                     "--cpg-islands", tmp_path / "cgi.bed", "--out", tmp_path / "m.json")
+    assert message in line and not (tmp_path / "m.json").exists()

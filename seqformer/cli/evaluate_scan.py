@@ -41,6 +41,9 @@ def scan(
     stride: Optional[int] = typer.Option(None, "--stride", min=1, help="Bases between the baseline's window "
                                          "starts (default: half the data folder's window)."),
     batch_size: int = typer.Option(256, "--batch-size", min=1, help="Windows per baseline scoring call."),
+    cpg_islands: Optional[Path] = typer.Option(None, "--cpg-islands", help="CpG islands, BED3+: also split "
+                                               "recall into TSSs within --distance of an island and the others, "
+                                               "and false calls into those at islands and elsewhere."),
 ) -> None:
     """Calls: sensitivity, precision, false calls per 100 kb. A track: recall at 0.5/1/2 false calls per 100 kb."""
     from seqformer.io import atomic_open, parse_region, read_bed
@@ -54,7 +57,7 @@ def scan(
                                          ("--baseline-data", baseline_data), ("--stride", stride)) if value is not None]
         if used:
             raise InputError(f"{used[0]} needs --track (a scan's bedGraph or bigWig), not --calls")
-        _calls_mode(calls, tss, region, distance, json_out, out)
+        _calls_mode(calls, tss, region, distance, json_out, out, cpg_islands)
         return
     if (genome is None) != (baseline_data is None):
         raise InputError("the k-mer baseline scanner needs both --genome and --baseline-data")
@@ -71,6 +74,7 @@ def scan(
         target = parse_region(region)
     try:
         tss_frame = read_bed(tss, allow_empty=True)
+        islands = _islands(cpg_islands, target)  # read before the baseline's scan, so bad input fails first
         results = {MODEL: evaluate_track(read_track(track, target), tss_frame, target, distance,
                                          track_source=track.name, tss_source=tss.name)}
         sources = {MODEL: {"track": str(track)}}
@@ -94,6 +98,15 @@ def scan(
               "predictors": {name: {**sources[name], **{k: v for k, v in result.to_dict().items()
                                                         if k not in ("region", "distance", "tss", "bases")}}
                              for name, result in results.items()}}
+    if islands is not None:
+        from seqformer.evaluation.islands import island_summary, split_track_by_islands
+
+        sites = tss_frame.loc[tss_frame["chrom"] == target.chrom, "start"].to_numpy()
+        report["cpg_islands"] = {"file": str(cpg_islands), **island_summary(islands, sites, target, distance)}
+        for name, result in results.items():
+            for point, split in zip(report["predictors"][name]["operating_points"],
+                                    split_track_by_islands(result, tss_frame, islands, target)):
+                point["cpg_islands"] = split
     if len(results) > 1:  # the model against each baseline, TSS by TSS at each rate
         from seqformer.evaluation.scan import paired_recall
 
@@ -128,20 +141,42 @@ def scan(
     _print_track_table(report, track.name, tss.name)
 
 
-def _calls_mode(calls: Path, tss: Path, region: str, distance: int, json_out: bool, out: Optional[Path]) -> None:
-    """Sensitivity, precision and false calls per 100 kb of a BED of calls."""
+def _islands(path: Optional[Path], region):
+    """The CpG islands on the region's contig, or None without --cpg-islands."""
+    if path is None:
+        return None
+    from seqformer.evaluation.islands import island_intervals
+    from seqformer.io import read_bed
+
+    return island_intervals(read_bed(path, allow_empty=True), region, path.name)
+
+
+def _calls_mode(calls: Path, tss: Path, region: str, distance: int, json_out: bool, out: Optional[Path],
+                cpg_islands: Optional[Path] = None) -> None:
+    """Sensitivity, precision and false calls per 100 kb of a BED of calls (split by CpG island on request)."""
     from seqformer.evaluation.scan import evaluate_calls
     from seqformer.io import atomic_open, parse_region, read_bed
 
     target = parse_region(region)
-    metrics = evaluate_calls(read_bed(calls, allow_empty=True), read_bed(tss, allow_empty=True), target, distance,
-                             calls_source=calls.name, tss_source=tss.name)
+    call_frame, tss_frame = read_bed(calls, allow_empty=True), read_bed(tss, allow_empty=True)
+    islands = _islands(cpg_islands, target)
+    metrics = evaluate_calls(call_frame, tss_frame, target, distance, calls_source=calls.name, tss_source=tss.name)
+    report = metrics.to_dict()
+    if islands is not None:
+        from seqformer.evaluation.islands import island_summary, split_by_islands
+
+        on = call_frame[(call_frame["chrom"] == target.chrom) & (call_frame["end"] > target.start)
+                        & (call_frame["start"] < target.end)]
+        sites = tss_frame.loc[tss_frame["chrom"] == target.chrom, "start"].to_numpy()
+        report["cpg_islands"] = {"file": str(cpg_islands), **island_summary(islands, sites, target, distance),
+                                 **split_by_islands(on["start"].to_numpy(), on["end"].to_numpy(), sites, islands,
+                                                    target, distance)}
     if out is not None:
         with atomic_open(out) as handle:
-            json.dump(metrics.to_dict(), handle, indent=2)
+            json.dump(report, handle, indent=2)
             handle.write("\n")
     if json_out:
-        typer.echo(json.dumps(metrics.to_dict()))
+        typer.echo(json.dumps(report))
         return
     table = Table(title=f"evaluate scan: {calls.name} vs {tss.name} in {target} (within {distance:,} bp)")
     table.add_column("metric")
@@ -149,6 +184,13 @@ def _calls_mode(calls: Path, tss: Path, region: str, distance: int, json_out: bo
     table.add_row("sensitivity", f"{metrics.sensitivity:.2%} ({metrics.tss_found:,} of {metrics.tss:,} TSSs)")
     table.add_row("precision", f"{metrics.precision:.2%} ({metrics.calls_near_tss:,} of {metrics.calls:,} calls)")
     table.add_row("false calls per 100 kb", f"{metrics.false_per_100kb:.2f} ({metrics.false_calls:,} calls)")
+    split = report.get("cpg_islands")
+    if split is not None:
+        table.add_row("sensitivity, TSSs at CpG islands", _stratum(split["at_islands"]))
+        table.add_row("sensitivity, other TSSs", _stratum(split["elsewhere"]))
+        table.add_row("false calls at islands / elsewhere",
+                      f"{split['false_calls_at_islands']:,} / {split['false_calls_elsewhere']:,}")
+        table.add_row("islands in the region (without a TSS)", f"{split['in_region']:,} ({split['without_tss']:,})")
     Console().print(table)
 
 
@@ -175,6 +217,21 @@ def _print_track_table(report: dict, track_name: str, tss_name: str) -> None:
             table.add_row(f"{point['target_false_per_100kb']:g} ({rate})", f"{point['threshold']:.4g}",
                           f"{point['calls']:,}", _recall(point), _summits(point["summit_to_tss"]))
         console.print(table)
+    if "cpg_islands" in report:
+        about = report["cpg_islands"]
+        table = Table(title=f"split by CpG island ({Path(about['file']).name}): {about['in_region']:,} islands in "
+                            f"the region, {about['without_tss']:,} without a TSS within {report['distance']:,} bp "
+                            f"({about['without_tss_per_100kb']:.2f} per 100 kb)")
+        for column in ("predictor", "false/100 kb", "TSSs at islands", "other TSSs", "false calls at islands / "
+                       "elsewhere"):
+            table.add_column(column, justify="right")
+        for name, entry in report["predictors"].items():
+            for point in entry["operating_points"]:
+                split = point["cpg_islands"]
+                table.add_row(name, f"{point['target_false_per_100kb']:g}", _stratum(split["at_islands"]),
+                              _stratum(split["elsewhere"]),
+                              f"{split['false_calls_at_islands']:,} / {split['false_calls_elsewhere']:,}")
+        console.print(table)
     for name, rows in report.get("paired", {}).items():
         table = Table(title=f"TSSs found by the model and by the {name}, paired at each rate")
         for column in ("false/100 kb", "both", "model only", "baseline only", "McNemar exact p"):
@@ -191,3 +248,10 @@ def _recall(point: dict) -> str:
     if interval is None:
         return "undefined (no TSS)"
     return f"{point['recall']:.1%} ({point['tss_found']:,}; 95% CI {100 * interval[0]:.0f}–{100 * interval[1]:.0f}%)"
+
+
+def _stratum(stratum: dict) -> str:
+    """'97.4% (37 of 38)', or 'undefined (no TSS)'."""
+    if stratum["recall"] is None:
+        return "undefined (no TSS)"
+    return f"{stratum['recall']:.1%} ({stratum['found']:,} of {stratum['tss']:,})"

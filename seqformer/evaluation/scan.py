@@ -49,18 +49,22 @@ class ScanMetrics:
         return asdict(self)
 
 
-def _near(positions: np.ndarray, starts: np.ndarray, ends: np.ndarray, distance: int) -> np.ndarray:
-    """For each position, whether some interval ``[start, end)`` lies within ``distance`` of it."""
-    if len(starts) == 0:
-        return np.zeros(len(positions), dtype=bool)
-    order = np.argsort(starts, kind="stable")
-    starts, ends = starts[order], ends[order]
-    reach = np.maximum.accumulate(ends - 1)  # furthest last base among intervals sorted by start
-    count = np.searchsorted(starts, positions + distance, side="right")  # intervals starting <= p + d
-    found = np.zeros(len(positions), dtype=bool)
+def intervals_meet(starts: np.ndarray, ends: np.ndarray, other_starts: np.ndarray, other_ends: np.ndarray,
+                   distance: int) -> np.ndarray:
+    """(n,) whether some interval ``[other_start, other_end)`` lies within ``distance`` bases of each
+    ``[start, end)`` (0 when they overlap, else the gap between their nearest bases). A position ``p``
+    is the interval ``[p, p + 1)``."""
+    starts, ends = np.asarray(starts, np.int64), np.asarray(ends, np.int64)
+    if len(other_starts) == 0:
+        return np.zeros(len(starts), dtype=bool)
+    order = np.argsort(other_starts, kind="stable")
+    other_starts = np.asarray(other_starts, np.int64)[order]
+    reach = np.maximum.accumulate(np.asarray(other_ends, np.int64)[order] - 1)  # furthest last base so far
+    count = np.searchsorted(other_starts, ends - 1 + distance, side="right")  # others starting close enough
+    met = np.zeros(len(starts), dtype=bool)
     has = count > 0
-    found[has] = reach[count[has] - 1] >= positions[has] - distance
-    return found
+    met[has] = reach[count[has] - 1] >= starts[has] - distance
+    return met
 
 
 def check_scan_inputs(calls: pd.DataFrame, tss: pd.DataFrame, region: Region, *, calls_source: str = "the calls",
@@ -99,7 +103,7 @@ def evaluate_calls(calls: pd.DataFrame, tss: pd.DataFrame, region: Region, dista
     all_tss = np.sort(tss.loc[tss["chrom"] == region.chrom, "start"].to_numpy(np.int64))
     inside = all_tss[(all_tss >= region.start) & (all_tss < region.end)]
 
-    found = _near(inside, starts, ends, distance)
+    found = intervals_meet(inside, inside + 1, starts, ends, distance)
     near = _near_any(starts, ends, all_tss, distance)  # calls within distance of some TSS
     n_calls, n_near = len(starts), int(near.sum())
     nan = float("nan")
@@ -423,6 +427,7 @@ class TrackEvaluation:
     sweep: pd.DataFrame  # threshold_sweep's rows
     operating_points: list[dict]  # one per rate: threshold, rate met, recall and its CI, calls, summit distances
     found: list[np.ndarray] = field(default_factory=list)  # per rate: (TSS,) found at its threshold
+    calls: list[pd.DataFrame] = field(default_factory=list)  # per rate: calls_at its threshold
 
     def to_dict(self) -> dict:
         """Every field but the sweep."""
@@ -459,18 +464,19 @@ def evaluate_track(track: pd.DataFrame, tss: pd.DataFrame, region: Region, dista
     inside = len(inside_sites)
     sweep = threshold_sweep(starts, ends, values, sites, region, distance)
     best_near = _best_within(inside_sites, starts, ends, values, distance)  # (TSS,) found at t iff >= t
-    points = []
+    points, call_sets = [], []
     for rate in rates:
         row = operating_point(sweep, rate)
         threshold, met = float(row["threshold"]), float(row["false_per_100kb"])
         calls = calls_at(starts, ends, values, threshold)
+        call_sets.append(calls)
         points.append({"target_false_per_100kb": float(rate), "threshold": threshold, "false_per_100kb": met,
                        "met": bool(met <= rate), "calls": int(row["calls"]), "false_calls": int(row["false_calls"]),
                        "tss_found": int(row["tss_found"]), "recall": float(row["recall"]),
                        "recall_ci95": recall_interval(int(row["tss_found"]), inside),
                        "summit_to_tss": summit_summary(nearest_tss_distance(calls["summit"].to_numpy(), sites))})
     found = [best_near >= point["threshold"] for point in points]
-    return TrackEvaluation(str(region), distance, inside, len(region), len(starts), sweep, points, found)
+    return TrackEvaluation(str(region), distance, inside, len(region), len(starts), sweep, points, found, call_sets)
 
 
 def recall_interval(found: int, total: int) -> list[float] | None:
