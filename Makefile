@@ -23,6 +23,7 @@ install: $(STAMP)
 # last 500 kb (the test range, never trained on) to BED + bedGraph, scored against the TSSs there.
 DEMO_GENOME := $(DEMO)/hg19_chr20_0-4Mb.fa.gz
 DEMO_TSS := $(DEMO)/hg19_chr20_0-4Mb_refseq_tss.bed
+DEMO_CGI := $(DEMO)/hg19_chr20_0-4Mb_cpgisland.bed
 DEMO_HELD_BACK := chr20:3500001-4000000
 SF := $(VENV)/bin/seqformer
 
@@ -41,7 +42,7 @@ demo: install
 	    --out $(DEMO_OUT)/scan_metrics.json
 	$(SF) evaluate scan --track $(DEMO_OUT)/promoter.bedgraph --tss $(DEMO_TSS) --region $(DEMO_HELD_BACK) \
 	    --genome $(DEMO_GENOME) --baseline-data $(DEMO_OUT)/data --out $(DEMO_OUT)/scan_curve.json \
-	    --sweep $(DEMO_OUT)/scan_sweep.tsv --figure $(DEMO_OUT)/scan_curve.png
+	    --sweep $(DEMO_OUT)/scan_sweep.tsv --figure $(DEMO_OUT)/scan_curve.png --cpg-islands $(DEMO_CGI)
 	@echo "demo outputs in $(DEMO_OUT)/:"
 	@echo "  data/         windows.tsv, dataset.json (promoter / background windows, split by coordinates)"
 	@echo "  model/        the fine-tuned classifier (config.json, model.safetensors, tokenizer.json, metrics.csv,"
@@ -50,7 +51,8 @@ demo: install
 	@echo "  calls.bed, calls.narrowPeak   calls in $(DEMO_HELD_BACK) at the calibrated threshold (summits in narrowPeak)"
 	@echo "  promoter.bedgraph, promoter.bw  the probability track"
 	@echo "  scan_metrics.json  the calibrated calls against the annotated TSSs there"
-	@echo "  scan_curve.json, scan_curve.png, scan_sweep.tsv  recall against false calls per 100 kb, model beside the 4-mer LR scanner"
+	@echo "  scan_curve.json, scan_curve.png, scan_sweep.tsv  recall against false calls per 100 kb, model beside the 4-mer LR scanner,"
+	@echo "                 recall split into TSSs at CpG islands and the others"
 
 test: install
 	$(PY) -m pytest -q

@@ -8,6 +8,7 @@ What it writes (all real data, see data_prep/demo/README.md):
 - ``hg19_chr20_0-4Mb.fa.gz``: hg19 chr20 bases [0, 4,000,000) as record ``chr20``, BGZF, with its
   ``.fai``/``.gzi`` index. Coordinates are genuine hg19 chr20 coordinates.
 - ``hg19_chr20_0-4Mb_refseq_tss.bed``: the RefSeq TSSs inside that slice.
+- ``hg19_chr20_0-4Mb_cpgisland.bed``: the CpG islands inside that slice.
 - ``hg19_chr20_0-4Mb_snvs.vcf``: the somatic SNVs inside that slice.
 - ``swissprot_1k.fasta.gz``: the first 1,000 Swiss-Prot records of the shared 100k set.
 """
@@ -62,6 +63,9 @@ def main() -> None:
 
     n_tss = filter_by_end(args.shared / "dna/hg19_chr20_refseq_tss.bed",
                           args.out / "hg19_chr20_0-4Mb_refseq_tss.bed", SLICE_END, 2)
+    # BED end is exclusive: end <= SLICE_END lies inside [0, SLICE_END).
+    n_cgi = filter_by_end(args.shared / "dna/hg19_chr20_cpgisland.bed",
+                          args.out / "hg19_chr20_0-4Mb_cpgisland.bed", SLICE_END + 1, 2)
     # VCF POS is 1-based: POS <= SLICE_END lies inside [0, SLICE_END).
     n_snv = filter_by_end(args.shared / "variants/mutationalpatterns_chr20_snvs.vcf",
                           args.out / "hg19_chr20_0-4Mb_snvs.vcf", SLICE_END + 1, 1)
@@ -69,7 +73,7 @@ def main() -> None:
     with gzip.open(args.shared / "protein/swissprot2014_100k.fasta.gz", "rt") as fin, \
             bgzf.BgzfWriter(str(args.out / "swissprot_1k.fasta.gz"), "wt") as fout:
         SeqIO.write(itertools.islice(SeqIO.parse(fin, "fasta"), 1000), fout, "fasta")
-    print(f"wrote {fasta} ({SLICE_END:,} bp), {n_tss} TSSs, {n_snv} SNVs, 1000 proteins")
+    print(f"wrote {fasta} ({SLICE_END:,} bp), {n_tss} TSSs, {n_cgi} CpG islands, {n_snv} SNVs, 1000 proteins")
 
 
 if __name__ == "__main__":
