@@ -85,3 +85,51 @@ def test_evaluate_promoter_reports_each_background_kind(tmp_path, data_dir):
             assert sorted(scores) == ["auprc", "auroc"] and 0 <= scores["auroc"] <= 1
     table = cli_ok("evaluate", "promoter", "--data", data, "--model", tmp_path / "model", "--device", "cpu")
     assert "random genome" in table and "GC-matched" in table and "unlabelled" in table and "TSS flanks" not in table
+
+
+def test_windows_at_islands_overlap_and_contig_checks():
+    import pandas as pd
+
+    from seqformer.errors import InputError
+    from seqformer.evaluation.islands import windows_at_islands
+
+    rows = pd.DataFrame({"chrom": ["c", "c", "c", ".", "d"], "start": [0, 100, 300, 0, 0],
+                         "end": [100, 200, 400, 50, 100]})
+    islands = pd.DataFrame({"chrom": ["c", "c", "e"], "start": [99, 400, 0], "end": [101, 500, 100]})
+    # [99, 101) overlaps the first two windows; [400, 500) only touches [300, 400); no island on d
+    assert windows_at_islands(rows, islands).tolist() == [True, True, False, False, False]
+    with pytest.raises(InputError, match="contig 'c' not in cgi.bed"):
+        windows_at_islands(rows.iloc[:3], islands.assign(chrom="chr1"), "cgi.bed")
+    with pytest.raises(InputError, match="has no interval"):
+        windows_at_islands(rows, islands.iloc[:0])
+
+
+def test_evaluate_promoter_splits_promoters_by_island(tmp_path, data_dir):
+    from helpers import cli_error
+
+    test_names = ["TSS_a", "TSS_b", "TSS_c", "bg-random:r1", "bg-random:r2", "bg-gc:g1", "bg-gc:g2"]
+    data = promoter_folder(tmp_path / "data", data_dir, test_names)
+    tiny_classifier(window=100).save_pretrained(tmp_path / "model")
+    # test windows start at 150 + 400 i: islands overlap TSS_a [150, 250), TSS_c [950, 1050) and r1 [1350, 1450)
+    (tmp_path / "cgi.bed").write_text("chr20\t200\t210\nchr20\t1000\t1001\nchr20\t1400\t1500\n")
+    result = json.loads(cli_ok("evaluate", "promoter", "--data", data, "--model", tmp_path / "model", "--json",
+                               "--device", "cpu", "--cpg-islands", tmp_path / "cgi.bed"))
+    split = result["by_cpg_island"]
+    assert list(split) == ["at_islands", "elsewhere"]
+    assert [split[s][k]["counts"] for s in split for k in ("random", "gc")] == [
+        {"promoter": 2, "background": 2}] * 2 + [{"promoter": 1, "background": 2}] * 2
+    # a background's AUROC is the mean over promoters, so the strata average back to the whole, weighted 2:1
+    for kind in ("random", "gc"):
+        for name, whole in result["by_background"][kind]["metrics"].items():
+            parts = [split[s][kind]["metrics"][name]["auroc"] for s in ("at_islands", "elsewhere")]
+            assert whole["auroc"] == pytest.approx((2 * parts[0] + parts[1]) / 3)
+    table = cli_ok("evaluate", "promoter", "--data", data, "--model", tmp_path / "model", "--device", "cpu",
+                   "--cpg-islands", tmp_path / "cgi.bed")
+    assert "overlapping a CpG island" in table and "at islands" in table and "elsewhere" in table
+    without = json.loads(cli_ok("evaluate", "promoter", "--data", data, "--model", tmp_path / "model", "--json",
+                                "--device", "cpu"))
+    assert "by_cpg_island" not in without and without["by_background"] == result["by_background"]
+    (tmp_path / "cgi20.bed").write_text("20\t200\t210\n")
+    line = cli_error("evaluate", "promoter", "--data", data, "--model", tmp_path / "model", "--device", "cpu",
+                     "--cpg-islands", tmp_path / "cgi20.bed", "--out", tmp_path / "report")
+    assert "contig 'chr20' not in cgi20.bed" in line and not (tmp_path / "report").exists()

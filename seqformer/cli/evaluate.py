@@ -66,12 +66,21 @@ def promoter(
     batch_size: int = typer.Option(64, "--batch-size", min=1, help="Windows per forward pass."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     strands: str = typer.Option("both", "--strands", help=_STRANDS_HELP),
+    cpg_islands: Optional[Path] = typer.Option(None, "--cpg-islands", help="CpG islands, BED3+: also score the "
+                                               "promoter windows that overlap an island and the others apart, "
+                                               "against each background kind."),
 ) -> None:
     """AUROC, AUPRC, F1 and MCC on the test split beside a k-mer logistic regression, and per background kind."""
     from seqformer.evaluation.windows import PromoterEvaluation, write_promoter_evaluation
 
+    islands = None
+    if cpg_islands is not None:
+        from seqformer.io import read_bed
+
+        islands = read_bed(cpg_islands, allow_empty=True)
+        islands.attrs["source"] = cpg_islands.name  # named in errors
     result = PromoterEvaluation.from_windows(
-        _evaluate("promoter", data, model, batch_size, device, None, strands))
+        _evaluate("promoter", data, model, batch_size, device, None, strands, islands))
     if out is not None:
         write_promoter_evaluation(result, out)
     if json_out:
@@ -89,6 +98,8 @@ def promoter(
     console.print(table)
     if result.by_background:
         console.print(_background_table(result))
+    if result.by_island:
+        console.print(_island_table(result))
 
 
 _BACKGROUND_NAMES = {"random": "random genome", "gc": "GC-matched", "flank": "TSS flanks",
@@ -109,8 +120,26 @@ def _background_table(result) -> Table:
     return table
 
 
+def _island_table(result) -> Table:
+    """AUROC of the promoter windows at CpG islands and of the others against each background kind."""
+    model_name, baseline = list(result.metrics)[:2]
+    table = Table(title="promoter windows overlapping a CpG island, and the others, against each kind of "
+                        f"background (baseline: {baseline})")
+    for column in ("promoters", "background", "windows", "model AUROC", "baseline AUROC"):
+        table.add_column(column, justify="left" if column in ("promoters", "background") else "right",
+                         no_wrap=column == "background")
+    for stratum, kinds in result.by_island.items():
+        label = "at islands" if stratum == "at_islands" else "elsewhere"
+        for kind, entry in kinds.items():
+            m, b = entry["metrics"][model_name], entry["metrics"][baseline]
+            table.add_row(label, _BACKGROUND_NAMES.get(kind, f"bg-{kind}"),
+                          f"{entry['counts']['promoter']:,} + {entry['counts']['background']:,}",
+                          f"{m['auroc']:.3f}", f"{b['auroc']:.3f}")
+    return table
+
+
 def _evaluate(task: str, data: Path, model: Path, batch_size: int, device: str, baseline_k: Optional[int],
-              strands: str):
+              strands: str, islands=None):
     """A task's window evaluation of the classifier in ``model`` (checked options, resolved device)."""
     from seqformer.models import SequenceClassifier, load_model
     from seqformer.predict.scorer import STRANDS
@@ -125,7 +154,7 @@ def _evaluate(task: str, data: Path, model: Path, batch_size: int, device: str, 
     track = task in ("promoter", "chromatin") and model_class(model) is TokenClassifier  # a track model
     loaded = load_model(model, where, expect=TokenClassifier if track else SequenceClassifier)
     return evaluate_task(task, data, loaded, batch_size=batch_size, device=where, model_name=str(model.resolve()),
-                         baseline_k=baseline_k, strands=strands)
+                         baseline_k=baseline_k, strands=strands, islands=islands)
 
 
 def _evaluate_task(task: str, data: Path, model: Path, out: Optional[Path], json_out: bool, batch_size: int,

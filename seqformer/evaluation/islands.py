@@ -89,3 +89,28 @@ def split_track_by_islands(evaluation, tss: pd.DataFrame, islands: pd.DataFrame,
     sites = tss.loc[tss["chrom"] == region.chrom, "start"].to_numpy(np.int64)
     return [split_by_islands(calls["start"].to_numpy(np.int64), calls["end"].to_numpy(np.int64), sites, islands,
                              region, evaluation.distance) for calls in evaluation.calls]
+
+
+def windows_at_islands(rows: pd.DataFrame, islands: pd.DataFrame, source: str | None = None) -> np.ndarray:
+    """(N,) whether each window of a data folder's rows (``chrom, start, end``) overlaps a CpG island.
+
+    Windows without coordinates (``.``, shuffled sequences) are never at an island. InputError for an
+    empty island BED, or one sharing no contig with the windows (suggesting ``chr20`` for ``20``), naming
+    ``source`` (default: the frame's ``attrs["source"]``, else "the CpG island BED").
+    """
+    source = source or islands.attrs.get("source", "the CpG island BED")
+    if len(islands) == 0:
+        raise InputError(f"{source} has no interval; the split by CpG island needs them")
+    chroms = rows["chrom"].astype(str).to_numpy()
+    placed = sorted(set(chroms) - {"."})
+    contigs = list(dict.fromkeys(islands["chrom"]))
+    if placed and not set(placed) & set(contigs):
+        raise InputError(missing_contig_message(placed[0], contigs, source))
+    starts, ends = rows["start"].to_numpy(np.int64), rows["end"].to_numpy(np.int64)
+    out = np.zeros(len(rows), dtype=bool)
+    for chrom in placed:
+        on = chroms == chrom
+        isl = islands[islands["chrom"] == chrom]
+        out[on] = intervals_meet(starts[on], ends[on], isl["start"].to_numpy(np.int64), isl["end"].to_numpy(np.int64),
+                                 0)
+    return out

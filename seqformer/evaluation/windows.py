@@ -153,6 +153,9 @@ class WindowEvaluation:
     by_background: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
     #: chromatin track models: target -> per-base auroc, auprc, positive, bases on the test sequence
     per_base: dict[str, dict[str, float]] = field(default_factory=dict)
+    #: with CpG islands, one-target results: target -> "at_islands" / "elsewhere" (positive windows overlapping
+    #: an island or not) -> background kind -> positive, negative, metrics (metrics_by_background)
+    by_island: dict[str, dict[str, dict[str, dict[str, Any]]]] = field(default_factory=dict)
 
     @property
     def predictors(self) -> list[str]:
@@ -175,13 +178,16 @@ class WindowEvaluation:
 
 def evaluate_windows(data: WindowData | str | Path, model, *, batch_size: int = 64,
                      device: torch.device | str = "cpu", baseline_k: int = 4,
-                     model_name: str = "", strands: str = "both") -> WindowEvaluation:
+                     model_name: str = "", strands: str = "both",
+                     islands: pd.DataFrame | None = None) -> WindowEvaluation:
     """Score the test split of a data folder with ``model`` and per-target k-mer logistic regressions.
 
     ``strands="both"`` averages the model's probabilities for each window and its reverse
     complement; ``"forward"`` reads the windows as given (:func:`seqformer.predict.scorer.predict_probs`).
     The baseline's k-mer spectra are not strand-symmetric either way: it sees the windows as given.
-    A one-target result is also scored per background kind (:func:`metrics_by_background`).
+    A one-target result is also scored per background kind (:func:`metrics_by_background`), and with
+    ``islands`` (a CpG island BED, :func:`~seqformer.io.read_bed`) once more for the positive windows that
+    overlap an island and for the others (:func:`~seqformer.evaluation.islands.windows_at_islands`).
     """
     if not isinstance(data, WindowData):
         data = read_window_data(data)
@@ -199,6 +205,11 @@ def evaluate_windows(data: WindowData | str | Path, model, *, batch_size: int = 
     test, train = splits["test"], splits["train"]
     for name, windows in (("test", test), ("train", train)):
         check_both_classes(windows, name, targets, data.path)
+    at_island = None
+    if islands is not None and len(targets) == 1:  # checked before the model scores anything
+        from seqformer.evaluation.islands import windows_at_islands
+
+        at_island = windows_at_islands(test.rows, islands)
     per_base: dict[str, dict[str, float]] = {}
     if track and data.meta.get("task") == "chromatin":  # the max over the window's central bin of its record's track
         from seqformer.evaluation.peak_track import peak_track_scores
@@ -214,7 +225,7 @@ def evaluate_windows(data: WindowData | str | Path, model, *, batch_size: int = 
     train_x, test_x = kmer_spectrum(train.seqs, baseline_k), kmer_spectrum(test.seqs, baseline_k)
     metrics: dict[str, dict[str, dict[str, float]]] = {}
     curves: dict[str, dict[str, Curves]] = {}
-    counts, cs, by_background = {}, {}, {}
+    counts, cs, by_background, by_island = {}, {}, {}, {}
     for t, target in enumerate(targets):
         baseline = KmerLogisticRegression(k=baseline_k).fit_features(train_x, train.labels[:, t])
         cs[target] = baseline.C
@@ -226,11 +237,18 @@ def evaluate_windows(data: WindowData | str | Path, model, *, batch_size: int = 
         counts[target] = {"positive": int(y.sum()), "negative": int((y == 0).sum())}
         if len(targets) == 1:
             by_background[target] = metrics_by_background(y, scores, test.rows["name"])
+        if at_island is not None:
+            names = test.rows["name"].to_numpy()
+            by_island[target] = {}
+            for stratum, mask in (("at_islands", at_island), ("elsewhere", ~at_island)):
+                keep = (y == 0) | mask
+                by_island[target][stratum] = metrics_by_background(
+                    y[keep], {name: p[keep] for name, p in scores.items()}, names[keep])
     about = {"k": baseline_k, "C": cs, "C_chosen_by": "5-fold cross-validated AUROC on the train split",
              "features": f"{4 ** baseline_k} {baseline_k}-mer frequencies, standardised",
              "train_windows": len(train.seqs)}
     return WindowEvaluation(targets, metrics, curves, counts, about, str(data.path.resolve()), model_name, strands,
-                            by_background, per_base)
+                            by_background, per_base, by_island)
 
 
 def _track_probs(model, data: WindowData, rows: pd.DataFrame) -> np.ndarray:
@@ -328,24 +346,33 @@ class PromoterEvaluation:
     strands: str = "forward"  # how the model read each window (seqformer.predict.scorer.STRANDS)
     #: background kind -> counts (promoter, background) and predictor -> auroc, auprc (metrics_by_background)
     by_background: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: with CpG islands: "at_islands" / "elsewhere" -> background kind -> counts and metrics, as by_background
+    by_island: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
 
     @classmethod
     def from_windows(cls, result: WindowEvaluation, target: str = "promoter") -> PromoterEvaluation:
         """The ``target`` column of a window evaluation."""
         counts = result.counts[target]
-        kinds = {kind: {"counts": {"promoter": entry["positive"], "background": entry["negative"]},
-                        "metrics": entry["metrics"]}
-                 for kind, entry in result.by_background.get(target, {}).items()}
+
+        def by_kind(entries: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+            return {kind: {"counts": {"promoter": entry["positive"], "background": entry["negative"]},
+                           "metrics": entry["metrics"]} for kind, entry in entries.items()}
+
+        islands = {stratum: by_kind(entries) for stratum, entries in result.by_island.get(target, {}).items()}
         return cls(result.metrics[target], result.curves[target],
                    {"promoter": counts["positive"], "background": counts["negative"]},
                    {**result.baseline, "C": result.baseline["C"][target]}, result.data, result.model, result.strands,
-                   kinds)
+                   by_kind(result.by_background.get(target, {})), islands)
 
     def to_dict(self) -> dict[str, Any]:
-        """metrics.json: every field but the curves; ``by_background``: kind → counts and metrics."""
-        return {"data": self.data, "model": self.model, "split": "test", "strands": self.strands,
-                "threshold": THRESHOLD, "counts": self.counts, "metrics": self.metrics, "baseline": self.baseline,
-                "by_background": self.by_background}
+        """metrics.json: every field but the curves; ``by_background``: kind → counts and metrics;
+        ``by_cpg_island`` (with islands only): stratum → kind → counts and metrics."""
+        out = {"data": self.data, "model": self.model, "split": "test", "strands": self.strands,
+               "threshold": THRESHOLD, "counts": self.counts, "metrics": self.metrics, "baseline": self.baseline,
+               "by_background": self.by_background}
+        if self.by_island:
+            out["by_cpg_island"] = self.by_island
+        return out
 
 
 def promoter_figures(result: PromoterEvaluation, target: str = "promoter") -> dict[str, Figure]:

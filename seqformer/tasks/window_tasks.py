@@ -76,9 +76,10 @@ def task_config(task: str, config_file: str | Path | None = None,
 
 def evaluate_task(task: str, data_dir: str | Path, model, *, batch_size: int = 64,
                   device: torch.device | str = "cpu", model_name: str = "",
-                  baseline_k: int | None = None, strands: str = "both") -> WindowEvaluation:
+                  baseline_k: int | None = None, strands: str = "both", islands=None) -> WindowEvaluation:
     """Score a model on the test split of one of ``task``'s data folders beside a k-mer baseline
-    (the task's k unless ``baseline_k``), reading each window on ``strands``."""
+    (the task's k unless ``baseline_k``), reading each window on ``strands``; with ``islands`` (a CpG
+    island BED frame) also split by whether a positive window overlaps one."""
     return evaluate_windows(task_data(task, data_dir), model, batch_size=batch_size, device=device,
                             baseline_k=baseline_k or check_task(task).baseline_k, model_name=model_name,
-                            strands=strands)
+                            strands=strands, islands=islands)
