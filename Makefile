@@ -42,7 +42,8 @@ demo: install
 	    --out $(DEMO_OUT)/scan_metrics.json
 	$(SF) evaluate scan --track $(DEMO_OUT)/promoter.bedgraph --tss $(DEMO_TSS) --region $(DEMO_HELD_BACK) \
 	    --genome $(DEMO_GENOME) --baseline-data $(DEMO_OUT)/data --out $(DEMO_OUT)/scan_curve.json \
-	    --sweep $(DEMO_OUT)/scan_sweep.tsv --figure $(DEMO_OUT)/scan_curve.png --cpg-islands $(DEMO_CGI)
+	    --sweep $(DEMO_OUT)/scan_sweep.tsv --figure $(DEMO_OUT)/scan_curve.png --cpg-islands $(DEMO_CGI) \
+	    --island-figure $(DEMO_OUT)/scan_islands.png
 	@echo "demo outputs in $(DEMO_OUT)/:"
 	@echo "  data/         windows.tsv, dataset.json (promoter / background windows, split by coordinates)"
 	@echo "  model/        the fine-tuned classifier (config.json, model.safetensors, tokenizer.json, metrics.csv,"
@@ -52,7 +53,7 @@ demo: install
 	@echo "  promoter.bedgraph, promoter.bw  the probability track"
 	@echo "  scan_metrics.json  the calibrated calls against the annotated TSSs there"
 	@echo "  scan_curve.json, scan_curve.png, scan_sweep.tsv  recall against false calls per 100 kb, model beside the 4-mer LR scanner,"
-	@echo "                 recall split into TSSs at CpG islands and the others"
+	@echo "                 recall split into TSSs at CpG islands and the others (scan_islands.png)"
 
 test: install
 	$(PY) -m pytest -q

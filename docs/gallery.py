@@ -94,6 +94,12 @@ def main() -> int:
                     "seqformer evaluate scan --track demo_out/promoter.bedgraph --tss TSS --region "
                     "chr20:3500001-4000000 --genome GENOME --baseline-data demo_out/data --figure demo_out/scan_curve.png",
                     [args.demo / "scan_curve.png"]))
+    entries.append(("Genome scan", "The same curves split by CpG island: recall of the TSSs within 500 bp of an "
+                    "island and of the others, against all false calls per 100 kb.",
+                    "seqformer evaluate scan --track demo_out/promoter.bedgraph --tss TSS --region "
+                    "chr20:3500001-4000000 --genome GENOME --baseline-data demo_out/data --cpg-islands ISLANDS "
+                    "--island-figure demo_out/scan_islands.png",
+                    [args.demo / "scan_islands.png"]))
 
     tss = first_plus_tss(3_500_000, 4_000_000)
     region = f"chr20:{tss - 249 + 1}-{tss + 51}"  # the model's 300-base window around the TSS

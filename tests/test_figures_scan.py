@@ -81,3 +81,35 @@ def test_saved_as_png_and_svg(tmp_path):
     written = save_figure(two_curves(), tmp_path / "scan_curve")
     assert [p.name for p in written] == ["scan_curve.png", "scan_curve.svg"]
     assert written[0].read_bytes()[:4] == b"\x89PNG" and "recall" in written[1].read_text()
+
+
+def two_panels(at_recall=None):
+    from seqformer.figures.scan import plot_island_curves
+
+    strata = {"at_islands": {"model": MODEL_SWEEP, BASELINE: LR_SWEEP},
+              "elsewhere": {"model": sweep(MODEL_SWEEP["false_per_100kb"], MODEL_SWEEP["recall"] / 2),
+                            BASELINE: LR_SWEEP}}
+    marks = {"at_islands": {"model": points(at_recall or [0.9, 1.0, 1.0])},
+             "elsewhere": {"model": points([0.0, 0.12, 0.12]), BASELINE: points([0.04, 0.04, 0.08])}}
+    return plot_island_curves(strata, marks, region="chr20:45000001-50000000", distance=500,
+                              tss={"at_islands": 38, "elsewhere": 25})
+
+
+def test_the_island_figure_has_a_panel_per_stratum_and_passes_the_figure_checks():
+    fig = two_panels()
+    check_figure(fig, unlabelled=("other TSSs (25)",))  # its y axis is the left panel's, labelled there
+    left, right = fig.axes
+    assert left.get_title() == "TSSs at CpG islands (38)" and right.get_title() == "other TSSs (25)"
+    assert "±500 bp" in left.get_ylabel() and right.get_xlabel() == "false calls per 100 kb"
+    assert left.get_xlim() == right.get_xlim() == (0, X_MAX)
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels == ["model", BASELINE, "operating points at 0.5 / 1 / 2 false calls per 100 kb"]
+    marked = [line for line in right.lines if line.get_marker() not in ("None", None, "")]
+    assert [list(line.get_ydata()) for line in marked] == [[0.0, 0.12, 0.12], [0.04, 0.04, 0.08]]
+    assert "chr20:45000001-50000000" in fig._suptitle.get_text()
+
+
+def test_an_undefined_stratum_recall_is_not_drawn():
+    fig = two_panels(at_recall=[None, None, None])
+    left = fig.axes[0]
+    assert not [line for line in left.lines if line.get_marker() not in ("None", None, "")]

@@ -516,6 +516,27 @@ def test_recall_and_false_calls_split_by_island_by_hand(track_files, tmp_path):
     assert split["at_islands"] == {"tss": 0, "found": 0, "recall": None, "recall_ci95": None}
 
 
+def test_stratum_sweeps_split_the_curve_by_hand(track_files, tmp_path):
+    from seqformer.evaluation.islands import island_intervals, stratum_sweeps
+    from seqformer.evaluation.scan import evaluate_track, read_track
+
+    track, tss = track_files
+    (tmp_path / "cgi.bed").write_text(ISLANDS)
+    region = Region("c", 0, 200_000)
+    result = evaluate_track(read_track(track, region), read_bed(tss), region, 500)
+    strata = stratum_sweeps(result, island_intervals(read_bed(tmp_path / "cgi.bed"), region))
+    # TSS 10,000 (at an island) is found from 0.95 down; of the others 50,000 from 0.8, 90,000 from 0.6
+    # and 130,000 from 0.55 (the sweep's thresholds: 0.95, 0.9, ..., 0.5)
+    assert list(strata["at_islands"]["tss_found"]) == [1] * 10
+    assert list(strata["elsewhere"]["tss_found"]) == [0, 0, 0, 1, 1, 1, 1, 2, 3, 3]
+    assert (strata["at_islands"]["tss_found"] + strata["elsewhere"]["tss_found"]).tolist() == list(
+        result.sweep["tss_found"])
+    assert strata["elsewhere"]["recall"].iloc[-1] == 1.0 and strata["elsewhere"]["recall"].iloc[3] == pytest.approx(1 / 3)
+    assert list(strata["elsewhere"]["false_per_100kb"]) == list(result.sweep["false_per_100kb"])
+    none_at = stratum_sweeps(result, island_intervals(read_bed(tmp_path / "cgi.bed").iloc[[3]], region))
+    assert none_at["at_islands"]["recall"].isna().all()  # no TSS at an island: undefined, not 0
+
+
 def test_cli_splits_a_track_by_island(track_files, tmp_path):
     track, tss = track_files
     (tmp_path / "cgi.bed").write_text(ISLANDS)
@@ -527,6 +548,12 @@ def test_cli_splits_a_track_by_island(track_files, tmp_path):
     table = cli_ok("evaluate", "scan", "--track", track, "--tss", tss, "--region", TRACK_REGION,
                    "--cpg-islands", tmp_path / "cgi.bed")
     assert "split by CpG island" in table and "33.3% (1 of 3)" in table and "100.0% (3 of 3)" in table
+    cli_ok("evaluate", "scan", "--track", track, "--tss", tss, "--region", TRACK_REGION, "--cpg-islands",
+           tmp_path / "cgi.bed", "--island-figure", tmp_path / "strata")
+    assert (tmp_path / "strata.png").read_bytes()[:4] == b"\x89PNG" and "<svg" in (tmp_path / "strata.svg").read_text()
+    assert "--island-figure needs --cpg-islands" in cli_error("evaluate", "scan", "--track", track, "--tss", tss,
+                                                              "--region", TRACK_REGION, "--island-figure",
+                                                              tmp_path / "f")
 
 
 def test_cli_splits_calls_by_island(beds, tmp_path):

@@ -44,6 +44,9 @@ def scan(
     cpg_islands: Optional[Path] = typer.Option(None, "--cpg-islands", help="CpG islands, BED3+: also split "
                                                "recall into TSSs within --distance of an island and the others, "
                                                "and false calls into those at islands and elsewhere."),
+    island_figure: Optional[Path] = typer.Option(None, "--island-figure", help="With --track and --cpg-islands: "
+                                                 "draw the curves of the TSSs at islands and of the others to "
+                                                 "PATH.png and PATH.svg."),
 ) -> None:
     """Calls: sensitivity, precision, false calls per 100 kb. A track: recall at 0.5/1/2 false calls per 100 kb."""
     from seqformer.io import atomic_open, parse_region, read_bed
@@ -53,7 +56,8 @@ def scan(
                          if calls is not None else "give --calls (promoter calls) or --track (the scan's bedGraph "
                          "or bigWig)")
     if calls is not None:
-        used = [name for name, value in (("--sweep", sweep), ("--figure", figure), ("--genome", genome),
+        used = [name for name, value in (("--sweep", sweep), ("--figure", figure), ("--island-figure", island_figure),
+                                         ("--genome", genome),
                                          ("--baseline-data", baseline_data), ("--stride", stride)) if value is not None]
         if used:
             raise InputError(f"{used[0]} needs --track (a scan's bedGraph or bigWig), not --calls")
@@ -61,6 +65,8 @@ def scan(
         return
     if (genome is None) != (baseline_data is None):
         raise InputError("the k-mer baseline scanner needs both --genome and --baseline-data")
+    if island_figure is not None and cpg_islands is None:
+        raise InputError("--island-figure needs --cpg-islands (a CpG island BED)")
 
     from seqformer.evaluation.scan import evaluate_track, read_track
 
@@ -120,6 +126,22 @@ def scan(
         fig = plot_scan_curves({name: r.sweep for name, r in results.items()},
                                {name: r.operating_points for name, r in results.items()},
                                region=first.region, distance=distance, tss=first.tss, bases=first.bases)
+    island_fig = None
+    if island_figure is not None:
+        from seqformer.evaluation.islands import stratum_sweeps
+        from seqformer.figures.scan import plot_island_curves
+
+        strata = {name: stratum_sweeps(result, islands) for name, result in results.items()}
+        by_stratum = {stratum: {name: strata[name][stratum] for name in results} for stratum in ("at_islands",
+                                                                                                 "elsewhere")}
+        points = {stratum: {name: [{"target_false_per_100kb": p["target_false_per_100kb"],
+                                    "false_per_100kb": p["false_per_100kb"],
+                                    "recall": p["cpg_islands"][stratum]["recall"]}
+                                   for p in report["predictors"][name]["operating_points"]] for name in results}
+                  for stratum in by_stratum}
+        split = report["predictors"][MODEL]["operating_points"][0]["cpg_islands"]
+        island_fig = plot_island_curves(by_stratum, points, region=first.region, distance=distance,
+                                        tss={stratum: split[stratum]["tss"] for stratum in by_stratum})
     if sweep is not None:
         import pandas as pd
 
@@ -127,10 +149,12 @@ def scan(
         table = table[["predictor", *[c for c in table.columns if c != "predictor"]]]
         with atomic_open(sweep) as handle:
             table.to_csv(handle, sep="\t", index=False, float_format="%.6g")
-    if fig is not None:
+    if fig is not None or island_fig is not None:
         from seqformer.figures.style import save_figure
 
-        save_figure(fig, figure)
+        for drawn, path in ((fig, figure), (island_fig, island_figure)):
+            if drawn is not None:
+                save_figure(drawn, path)
     if out is not None:
         with atomic_open(out) as handle:
             json.dump(report, handle, indent=2)

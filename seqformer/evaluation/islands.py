@@ -114,3 +114,25 @@ def windows_at_islands(rows: pd.DataFrame, islands: pd.DataFrame, source: str | 
         out[on] = intervals_meet(starts[on], ends[on], isl["start"].to_numpy(np.int64), isl["end"].to_numpy(np.int64),
                                  0)
     return out
+
+
+def stratum_sweeps(evaluation, islands: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The curve of a :class:`~seqformer.evaluation.scan.TrackEvaluation` for each stratum of TSSs.
+
+    Returns ``at_islands`` and ``elsewhere``, each with the sweep's ``threshold`` and ``false_per_100kb``
+    (false calls count over all calls) and ``recall`` of that stratum's TSSs at each threshold (NaN for a
+    stratum without TSSs): a TSS is found at threshold t when its best value within the distance is >= t.
+    """
+    sites = evaluation.sites
+    at = intervals_meet(sites, sites + 1, islands["start"].to_numpy(np.int64), islands["end"].to_numpy(np.int64),
+                        evaluation.distance)
+    thresholds = evaluation.sweep["threshold"].to_numpy(np.float64)
+    out = {}
+    for stratum, mask in (("at_islands", at), ("elsewhere", ~at)):
+        best = np.sort(evaluation.best_near[mask])  # ascending
+        found = len(best) - np.searchsorted(best, thresholds, side="left")  # best >= threshold
+        recall = found / len(best) if len(best) else np.full(len(thresholds), np.nan)
+        out[stratum] = pd.DataFrame({"threshold": thresholds,
+                                     "false_per_100kb": evaluation.sweep["false_per_100kb"].to_numpy(np.float64),
+                                     "tss_found": found, "recall": recall})
+    return out

@@ -428,6 +428,8 @@ class TrackEvaluation:
     operating_points: list[dict]  # one per rate: threshold, rate met, recall and its CI, calls, summit distances
     found: list[np.ndarray] = field(default_factory=list)  # per rate: (TSS,) found at its threshold
     calls: list[pd.DataFrame] = field(default_factory=list)  # per rate: calls_at its threshold
+    sites: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # (TSS,) positions inside, sorted
+    best_near: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (TSS,) highest value within distance
 
     def to_dict(self) -> dict:
         """Every field but the sweep."""
@@ -476,7 +478,8 @@ def evaluate_track(track: pd.DataFrame, tss: pd.DataFrame, region: Region, dista
                        "recall_ci95": recall_interval(int(row["tss_found"]), inside),
                        "summit_to_tss": summit_summary(nearest_tss_distance(calls["summit"].to_numpy(), sites))})
     found = [best_near >= point["threshold"] for point in points]
-    return TrackEvaluation(str(region), distance, inside, len(region), len(starts), sweep, points, found, call_sets)
+    return TrackEvaluation(str(region), distance, inside, len(region), len(starts), sweep, points, found, call_sets,
+                           inside_sites, best_near)
 
 
 def recall_interval(found: int, total: int) -> list[float] | None:

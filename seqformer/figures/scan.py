@@ -8,7 +8,8 @@ false calls, then recall; a merge of calls can take false calls back). Its ``poi
 the curve (``target_false_per_100kb``, ``false_per_100kb``, ``recall``), marked on it; the target
 rates are drawn as dotted verticals. The model is solid, the baselines dashed (Okabe-Ito colours);
 the legend, below the axes, carries each predictor's recall at the target rates (in the order its
-last entry names them).
+last entry names them). :func:`plot_island_curves` draws the same curves in two panels, the recall of
+the TSSs at CpG islands and of the others (:mod:`seqformer.evaluation.islands`).
 """
 
 from __future__ import annotations
@@ -42,6 +43,49 @@ def _called_curve(false_rate: np.ndarray, recall: np.ndarray, x_max: float) -> t
     return np.concatenate([[0.0], false_rate[:stop]]), np.concatenate([[0.0], recall[:stop]])
 
 
+def _x_max(sweeps, rates: Sequence[float]) -> float:
+    """0-5 false calls per 100 kb when a curve reaches 5, else scaled to the data and the target rates."""
+    reach = max([float(np.nanmax(np.asarray(s["false_per_100kb"], float), initial=0.0)) for s in sweeps]
+                + list(rates) + [0.0])
+    return X_MAX if reach >= X_MAX else max(reach, 1.0) * 1.05
+
+
+def _draw_curves(ax, sweeps: Mapping[str, object], points: Mapping[str, Sequence[Mapping[str, float]]],
+                 rates: Sequence[float], x_max: float, label_recalls: bool = True) -> None:
+    """One step curve per predictor on ``ax`` (the model solid, baselines dashed), operating points marked,
+    target rates as dotted verticals; with ``label_recalls`` each label carries the recalls at its points."""
+    for rate in rates:
+        ax.axvline(rate, color=RATE_COLOUR, linestyle=RATE_STYLE, linewidth=1.0, zorder=1)
+    for index, (name, sweep) in enumerate(sweeps.items()):
+        colour = LINE_COLOURS[index % len(LINE_COLOURS)]
+        x, y = _called_curve(np.asarray(sweep["false_per_100kb"], float), np.asarray(sweep["recall"], float), x_max)
+        own = [p for p in points.get(name, ()) if p["recall"] is not None]
+        label = name
+        if own and label_recalls:
+            recalls = " / ".join(f"{p['recall']:.2f}" for p in own)
+            label += f": recall {recalls}"  # at the rates the operating points' entry names
+        ax.plot(x, y, color=colour, linestyle=LINE_STYLES[index % len(LINE_STYLES)], linewidth=1.6,
+                drawstyle="steps-post", label=label, zorder=2 + index)
+        if own:
+            ax.plot([p["false_per_100kb"] for p in own], [p["recall"] for p in own], linestyle="none",
+                    marker=MARKERS[index % len(MARKERS)], markersize=5, markerfacecolor="white",
+                    markeredgecolor=colour, markeredgewidth=1.4, zorder=10 + index)
+    ax.set(xlim=(0, x_max), ylim=(0, 1.02), xlabel="false calls per 100 kb")
+    ax.grid(True, alpha=0.25, linewidth=0.6)
+
+
+def _legend(fig: Figure, ax, rates: Sequence[float]) -> None:
+    """The axes' entries and the operating points' key, below the axes."""
+    handles, labels = ax.get_legend_handles_labels()
+    if rates:
+        from matplotlib.lines import Line2D
+
+        handles.append(Line2D([], [], color=RATE_COLOUR, linestyle=RATE_STYLE, marker="o", markersize=5,
+                              markerfacecolor="white", markeredgecolor=RATE_COLOUR))
+        labels.append(f"operating points at {_rates_text(rates)} false calls per 100 kb")
+    fig.legend(handles, labels, loc="outside lower center", ncols=1, frameon=False)
+
+
 def plot_scan_curves(sweeps: Mapping[str, object], points: Mapping[str, Sequence[Mapping[str, float]]] | None = None,
                      *, region: str, distance: int, tss: int, bases: int | None = None,
                      x_max: float | None = None) -> Figure:
@@ -62,41 +106,50 @@ def plot_scan_curves(sweeps: Mapping[str, object], points: Mapping[str, Sequence
     """
     points = points or {}
     rates = sorted({float(p["target_false_per_100kb"]) for pts in points.values() for p in pts})
-    if x_max is None:
-        reach = max([float(np.nanmax(np.asarray(s["false_per_100kb"], float), initial=0.0)) for s in sweeps.values()]
-                    + rates + [0.0])
-        x_max = X_MAX if reach >= X_MAX else max(reach, 1.0) * 1.05
+    x_max = _x_max(sweeps.values(), rates) if x_max is None else x_max
     with style():
         fig = figure(*SCAN_SIZE)
         ax = fig.add_subplot()
-        for rate in rates:
-            ax.axvline(rate, color=RATE_COLOUR, linestyle=RATE_STYLE, linewidth=1.0, zorder=1)
-        for index, (name, sweep) in enumerate(sweeps.items()):
-            colour = LINE_COLOURS[index % len(LINE_COLOURS)]
-            x, y = _called_curve(np.asarray(sweep["false_per_100kb"], float), np.asarray(sweep["recall"], float),
-                                 x_max)
-            own = list(points.get(name, ()))
-            label = name
-            if own:
-                recalls = " / ".join(f"{p['recall']:.2f}" for p in own)
-                label += f": recall {recalls}"  # at the rates the operating points' entry names
-            ax.plot(x, y, color=colour, linestyle=LINE_STYLES[index % len(LINE_STYLES)], linewidth=1.6,
-                    drawstyle="steps-post", label=label, zorder=2 + index)
-            if own:
-                ax.plot([p["false_per_100kb"] for p in own], [p["recall"] for p in own], linestyle="none",
-                        marker=MARKERS[index % len(MARKERS)], markersize=5, markerfacecolor="white",
-                        markeredgecolor=colour, markeredgewidth=1.4, zorder=10 + index)
-        ax.set(xlim=(0, x_max), ylim=(0, 1.02), xlabel="false calls per 100 kb",
-               ylabel=f"recall of TSSs (a call within ±{distance:,} bp)",
+        _draw_curves(ax, sweeps, points, rates, x_max)
+        ax.set(ylabel=f"recall of TSSs (a call within ±{distance:,} bp)",
                title=f"Scan: recall vs false calls, {region}\n{tss:,} annotated TSSs"
                      + ("" if bases is None else f" in {bases / 1000:,.4g} kb"))
-        ax.grid(True, alpha=0.25, linewidth=0.6)
-        handles, labels = ax.get_legend_handles_labels()
-        if rates:
-            from matplotlib.lines import Line2D
+        _legend(fig, ax, rates)
+    return fig
 
-            handles.append(Line2D([], [], color=RATE_COLOUR, linestyle=RATE_STYLE, marker="o", markersize=5,
-                                  markerfacecolor="white", markeredgecolor=RATE_COLOUR))
-            labels.append(f"operating points at {_rates_text(rates)} false calls per 100 kb")
-        fig.legend(handles, labels, loc="outside lower center", ncols=1, frameon=False)
+
+STRATUM_TITLES = {"at_islands": "TSSs at CpG islands", "elsewhere": "other TSSs"}
+ISLAND_SIZE = (8.0, 4.8)  # inches: two panels side by side, the legend below
+
+
+def plot_island_curves(sweeps: Mapping[str, Mapping[str, object]],
+                       points: Mapping[str, Mapping[str, Sequence[Mapping[str, float]]]] | None = None, *,
+                       region: str, distance: int, tss: Mapping[str, int], x_max: float | None = None) -> Figure:
+    """Recall against false calls per 100 kb, one panel per stratum of TSSs (at CpG islands, the others).
+
+    Args:
+        sweeps: stratum (``at_islands``, ``elsewhere``) → predictor → its stratum sweep
+            (:func:`seqformer.evaluation.islands.stratum_sweeps`): false calls count over all calls,
+            recall over the stratum's TSSs.
+        points: stratum → predictor → its operating points with the stratum's recall (None: undefined,
+            not drawn).
+        region, distance: as :func:`plot_scan_curves`; tss: stratum → its TSSs (in the panel titles).
+        x_max: as :func:`plot_scan_curves`, shared by the panels.
+    """
+    points = points or {}
+    rates = sorted({float(p["target_false_per_100kb"]) for by_name in points.values() for pts in by_name.values()
+                    for p in pts})
+    every = [sweep for by_name in sweeps.values() for sweep in by_name.values()]
+    x_max = _x_max(every, rates) if x_max is None else x_max
+    with style():
+        fig = figure(*ISLAND_SIZE)
+        axes = fig.subplots(1, len(sweeps), sharey=True, squeeze=False)[0]
+        for ax, (stratum, by_name) in zip(axes, sweeps.items()):
+            _draw_curves(ax, by_name, points.get(stratum, {}), rates, x_max, label_recalls=False)
+            count = tss.get(stratum, 0)
+            ax.set_title(f"{STRATUM_TITLES.get(stratum, stratum)} ({count:,})"
+                         + ("" if count else ": recall undefined"))
+        axes[0].set_ylabel(f"recall of TSSs (a call within ±{distance:,} bp)")
+        fig.suptitle(f"Scan: recall split by CpG island, {region}")
+        _legend(fig, axes[-1], rates)
     return fig
