@@ -535,6 +535,16 @@ def test_stratum_sweeps_split_the_curve_by_hand(track_files, tmp_path):
     assert list(strata["elsewhere"]["false_per_100kb"]) == list(result.sweep["false_per_100kb"])
     none_at = stratum_sweeps(result, island_intervals(read_bed(tmp_path / "cgi.bed").iloc[[3]], region))
     assert none_at["at_islands"]["recall"].isna().all()  # no TSS at an island: undefined, not 0
+    # the figure's points: each stratum's recall at the operating points, as the split of their calls gives it
+    from seqformer.evaluation.islands import split_track_by_islands, stratum_curves
+
+    islands = island_intervals(read_bed(tmp_path / "cgi.bed"), region)
+    curves, marks, counts = stratum_curves({"model": result}, islands)
+    assert counts == {"at_islands": 1, "elsewhere": 3}
+    assert curves["elsewhere"]["model"].equals(strata["elsewhere"])
+    splits = split_track_by_islands(result, read_bed(tss), islands, region)
+    for stratum in ("at_islands", "elsewhere"):
+        assert [p["recall"] for p in marks[stratum]["model"]] == [s[stratum]["recall"] for s in splits]
 
 
 def test_cli_splits_a_track_by_island(track_files, tmp_path):

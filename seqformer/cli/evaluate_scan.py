@@ -128,20 +128,11 @@ def scan(
                                region=first.region, distance=distance, tss=first.tss, bases=first.bases)
     island_fig = None
     if island_figure is not None:
-        from seqformer.evaluation.islands import stratum_sweeps
+        from seqformer.evaluation.islands import stratum_curves
         from seqformer.figures.scan import plot_island_curves
 
-        strata = {name: stratum_sweeps(result, islands) for name, result in results.items()}
-        by_stratum = {stratum: {name: strata[name][stratum] for name in results} for stratum in ("at_islands",
-                                                                                                 "elsewhere")}
-        points = {stratum: {name: [{"target_false_per_100kb": p["target_false_per_100kb"],
-                                    "false_per_100kb": p["false_per_100kb"],
-                                    "recall": p["cpg_islands"][stratum]["recall"]}
-                                   for p in report["predictors"][name]["operating_points"]] for name in results}
-                  for stratum in by_stratum}
-        split = report["predictors"][MODEL]["operating_points"][0]["cpg_islands"]
-        island_fig = plot_island_curves(by_stratum, points, region=first.region, distance=distance,
-                                        tss={stratum: split[stratum]["tss"] for stratum in by_stratum})
+        curves, points, counts = stratum_curves(results, islands)
+        island_fig = plot_island_curves(curves, points, region=first.region, distance=distance, tss=counts)
     if sweep is not None:
         import pandas as pd
 

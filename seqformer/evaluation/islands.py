@@ -116,16 +116,22 @@ def windows_at_islands(rows: pd.DataFrame, islands: pd.DataFrame, source: str | 
     return out
 
 
+def _tss_at_islands(evaluation, islands: pd.DataFrame) -> np.ndarray:
+    """(TSS,) whether each TSS of a track evaluation lies within its distance of an island."""
+    sites = evaluation.sites
+    return intervals_meet(sites, sites + 1, islands["start"].to_numpy(np.int64), islands["end"].to_numpy(np.int64),
+                          evaluation.distance)
+
+
 def stratum_sweeps(evaluation, islands: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """The curve of a :class:`~seqformer.evaluation.scan.TrackEvaluation` for each stratum of TSSs.
 
     Returns ``at_islands`` and ``elsewhere``, each with the sweep's ``threshold`` and ``false_per_100kb``
-    (false calls count over all calls) and ``recall`` of that stratum's TSSs at each threshold (NaN for a
-    stratum without TSSs): a TSS is found at threshold t when its best value within the distance is >= t.
+    (false calls count over all calls) and ``tss_found`` and ``recall`` of that stratum's TSSs at each
+    threshold (recall NaN for a stratum without TSSs): a TSS is found at threshold t when its best value
+    within the distance is >= t.
     """
-    sites = evaluation.sites
-    at = intervals_meet(sites, sites + 1, islands["start"].to_numpy(np.int64), islands["end"].to_numpy(np.int64),
-                        evaluation.distance)
+    at = _tss_at_islands(evaluation, islands)
     thresholds = evaluation.sweep["threshold"].to_numpy(np.float64)
     out = {}
     for stratum, mask in (("at_islands", at), ("elsewhere", ~at)):
@@ -136,3 +142,26 @@ def stratum_sweeps(evaluation, islands: pd.DataFrame) -> dict[str, pd.DataFrame]
                                      "false_per_100kb": evaluation.sweep["false_per_100kb"].to_numpy(np.float64),
                                      "tss_found": found, "recall": recall})
     return out
+
+
+def stratum_curves(evaluations, islands: pd.DataFrame) -> tuple[dict, dict, dict]:
+    """What :func:`seqformer.figures.scan.plot_island_curves` draws for some predictors' track evaluations.
+
+    Returns:
+        ``(sweeps, points, tss)``: stratum → predictor → :func:`stratum_sweeps`' curve; stratum → predictor
+        → operating points with the stratum's recall (None without TSSs); stratum → its TSSs.
+    """
+    sweeps: dict = {"at_islands": {}, "elsewhere": {}}
+    points: dict = {"at_islands": {}, "elsewhere": {}}
+    tss: dict = {}
+    for name, evaluation in evaluations.items():
+        at = _tss_at_islands(evaluation, islands)
+        for stratum, curve in stratum_sweeps(evaluation, islands).items():
+            mask = at if stratum == "at_islands" else ~at
+            sweeps[stratum][name] = curve
+            tss[stratum] = int(mask.sum())
+            points[stratum][name] = [{"target_false_per_100kb": point["target_false_per_100kb"],
+                                      "false_per_100kb": point["false_per_100kb"],
+                                      "recall": float(found[mask].mean()) if mask.any() else None}
+                                     for point, found in zip(evaluation.operating_points, evaluation.found)]
+    return sweeps, points, tss
