@@ -179,9 +179,9 @@ def _calls_mode(calls: Path, tss: Path, region: str, distance: int, json_out: bo
     report = metrics.to_dict()
     if islands is not None:
         from seqformer.evaluation.islands import island_summary, split_by_islands
+        from seqformer.evaluation.scan import overlapping
 
-        on = call_frame[(call_frame["chrom"] == target.chrom) & (call_frame["end"] > target.start)
-                        & (call_frame["start"] < target.end)]
+        on = overlapping(call_frame, target)
         sites = tss_frame.loc[tss_frame["chrom"] == target.chrom, "start"].to_numpy()
         report["cpg_islands"] = {"file": str(cpg_islands), **island_summary(islands, sites, target, distance),
                                  **split_by_islands(on["start"].to_numpy(), on["end"].to_numpy(), sites, islands,

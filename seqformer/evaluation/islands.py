@@ -26,12 +26,17 @@ from seqformer.evaluation.scan import intervals_meet, recall_interval
 from seqformer.io.regions import Region, missing_contig_message
 
 
+def _contigs(islands: pd.DataFrame, source: str) -> list[str]:
+    """The island BED's contigs in file order; InputError naming ``source`` when it holds no interval."""
+    if len(islands) == 0:
+        raise InputError(f"{source} has no interval; the split by CpG island needs them")
+    return list(dict.fromkeys(islands["chrom"]))
+
+
 def island_intervals(islands: pd.DataFrame, region: Region, source: str = "the CpG island BED") -> pd.DataFrame:
     """The islands on ``region``'s contig (columns ``start, end``, sorted); InputError for an empty file or
     one without the contig (suggesting ``chr20`` for ``20`` and back)."""
-    if len(islands) == 0:
-        raise InputError(f"{source} has no interval; the split by CpG island needs them")
-    contigs = list(dict.fromkeys(islands["chrom"]))
+    contigs = _contigs(islands, source)
     if region.chrom not in contigs:
         raise InputError(missing_contig_message(region.chrom, contigs, source))
     on = islands.loc[islands["chrom"] == region.chrom, ["start", "end"]]
@@ -99,11 +104,9 @@ def windows_at_islands(rows: pd.DataFrame, islands: pd.DataFrame, source: str | 
     ``source`` (default: the frame's ``attrs["source"]``, else "the CpG island BED").
     """
     source = source or islands.attrs.get("source", "the CpG island BED")
-    if len(islands) == 0:
-        raise InputError(f"{source} has no interval; the split by CpG island needs them")
+    contigs = _contigs(islands, source)
     chroms = rows["chrom"].astype(str).to_numpy()
     placed = sorted(set(chroms) - {"."})
-    contigs = list(dict.fromkeys(islands["chrom"]))
     if placed and not set(placed) & set(contigs):
         raise InputError(missing_contig_message(placed[0], contigs, source))
     starts, ends = rows["start"].to_numpy(np.int64), rows["end"].to_numpy(np.int64)
@@ -131,7 +134,11 @@ def stratum_sweeps(evaluation, islands: pd.DataFrame) -> dict[str, pd.DataFrame]
     threshold (recall NaN for a stratum without TSSs): a TSS is found at threshold t when its best value
     within the distance is >= t.
     """
-    at = _tss_at_islands(evaluation, islands)
+    return _sweeps_by_mask(evaluation, _tss_at_islands(evaluation, islands))
+
+
+def _sweeps_by_mask(evaluation, at: np.ndarray) -> dict[str, pd.DataFrame]:
+    """:func:`stratum_sweeps` given the (TSS,) at-island mask."""
     thresholds = evaluation.sweep["threshold"].to_numpy(np.float64)
     out = {}
     for stratum, mask in (("at_islands", at), ("elsewhere", ~at)):
@@ -156,7 +163,7 @@ def stratum_curves(evaluations, islands: pd.DataFrame) -> tuple[dict, dict, dict
     tss: dict = {}
     for name, evaluation in evaluations.items():
         at = _tss_at_islands(evaluation, islands)
-        for stratum, curve in stratum_sweeps(evaluation, islands).items():
+        for stratum, curve in _sweeps_by_mask(evaluation, at).items():
             mask = at if stratum == "at_islands" else ~at
             sweeps[stratum][name] = curve
             tss[stratum] = int(mask.sum())

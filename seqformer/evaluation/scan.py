@@ -67,6 +67,11 @@ def intervals_meet(starts: np.ndarray, ends: np.ndarray, other_starts: np.ndarra
     return met
 
 
+def overlapping(frame: pd.DataFrame, region: Region) -> pd.DataFrame:
+    """The rows of a BED-like frame (``chrom, start, end``) that overlap ``region``."""
+    return frame[(frame["chrom"] == region.chrom) & (frame["end"] > region.start) & (frame["start"] < region.end)]
+
+
 def check_scan_inputs(calls: pd.DataFrame, tss: pd.DataFrame, region: Region, *, calls_source: str = "the calls",
                       tss_source: str = "the TSS BED") -> None:
     """InputError when the comparison would be empty: no TSS in ``region``, or contig names that do not meet.
@@ -98,13 +103,13 @@ def evaluate_calls(calls: pd.DataFrame, tss: pd.DataFrame, region: Region, dista
     if distance < 0:
         raise ValueError(f"distance must be >= 0, got {distance}")
     check_scan_inputs(calls, tss, region, calls_source=calls_source, tss_source=tss_source)
-    on = calls[(calls["chrom"] == region.chrom) & (calls["end"] > region.start) & (calls["start"] < region.end)]
+    on = overlapping(calls, region)
     starts, ends = on["start"].to_numpy(np.int64), on["end"].to_numpy(np.int64)
     all_tss = np.sort(tss.loc[tss["chrom"] == region.chrom, "start"].to_numpy(np.int64))
     inside = all_tss[(all_tss >= region.start) & (all_tss < region.end)]
 
     found = intervals_meet(inside, inside + 1, starts, ends, distance)
-    near = _near_any(starts, ends, all_tss, distance)  # calls within distance of some TSS
+    near = intervals_meet(starts, ends, all_tss, all_tss + 1, distance)  # calls within distance of some TSS
     n_calls, n_near = len(starts), int(near.sum())
     nan = float("nan")
     return ScanMetrics(
@@ -144,7 +149,7 @@ def threshold_sweep(starts: np.ndarray, ends: np.ndarray, values: np.ndarray, ts
     n = len(starts)
     if n == 0:
         return pd.DataFrame(columns=list(SWEEP_COLUMNS))
-    near = _near_any(starts, ends, sites, distance)  # (n,) segment within distance of a TSS
+    near = intervals_meet(starts, ends, sites, sites + 1, distance)  # (n,) segment within distance of a TSS
     touching = np.zeros(n + 1, dtype=bool)  # touching[i]: segment i-1 ends where segment i starts
     touching[1:n] = ends[:-1] == starts[1:]
     parent = np.arange(n)
@@ -185,14 +190,6 @@ def threshold_sweep(starts: np.ndarray, ends: np.ndarray, values: np.ndarray, ts
         rows.append((float(level), comps, far, far / length * 100_000, found,
                      found / len(inside) if len(inside) else float("nan")))
     return pd.DataFrame(rows, columns=list(SWEEP_COLUMNS))
-
-
-def _near_any(starts: np.ndarray, ends: np.ndarray, sites: np.ndarray, distance: int) -> np.ndarray:
-    """(n,) whether some site p satisfies start - distance <= p <= end - 1 + distance."""
-    if len(sites) == 0:
-        return np.zeros(len(starts), dtype=bool)
-    first = np.searchsorted(sites, starts - distance, side="left")
-    return (first < len(sites)) & (sites[np.minimum(first, len(sites) - 1)] <= ends - 1 + distance)
 
 
 def _best_within(sites: np.ndarray, starts: np.ndarray, ends: np.ndarray, values: np.ndarray,
@@ -454,7 +451,7 @@ def evaluate_track(track: pd.DataFrame, tss: pd.DataFrame, region: Region, dista
     if distance < 0:
         raise ValueError(f"distance must be >= 0, got {distance}")
     check_scan_inputs(track, tss, region, calls_source=track_source, tss_source=tss_source)
-    on = track[(track["chrom"] == region.chrom) & (track["end"] > region.start) & (track["start"] < region.end)]
+    on = overlapping(track, region)
     on = on.sort_values("start", kind="stable")
     starts = on["start"].to_numpy(np.int64).clip(region.start, None)
     ends = on["end"].to_numpy(np.int64).clip(None, region.end)
